@@ -1,0 +1,25 @@
+// Builds dist/cvm: one self-contained executable, templates/ embedded.
+import { existsSync, readdirSync } from "node:fs";
+
+const outfile = "dist/cvm";
+const assets = existsSync("templates") && readdirSync("templates").length ? ["templates"] : [];
+
+const result = await Bun.build({
+  entrypoints: ["main.ts"],
+  format: "esm",
+  minify: true,
+  bytecode: true, // parsed ahead of time: start-up is most of a short command's run
+  sourcemap: "none",
+  compile: {
+    outfile,
+    assets,
+    // A .env or bunfig.toml in the user's directory must not change what cvm does.
+    autoloadDotenv: false,
+    autoloadBunfig: false,
+  },
+});
+if (!result.success) {
+  for (const message of result.logs) console.error(message);
+  process.exit(1);
+}
+console.error(`built ${outfile}`);

@@ -1,0 +1,18 @@
+import { defineCommand } from "citty";
+import { runCli, type CvmCommand } from "./src/cli/run";
+import { version } from "./package.json";
+
+// Subcommands load lazily: `cvm --version` and `cvm <cmd> --help` stay fast.
+const main: CvmCommand = defineCommand({
+  meta: { name: "cvm", version, description: "The CernVM toolchain in one binary: grid proxies today; CernVM-FS, cloud fleets and the boot agent next" },
+  args: {
+    verbose: { type: "boolean", alias: "v", description: "Say more about what is being done (any command)" },
+    debug: { type: "boolean", description: "Show everything, and stack traces on errors (any command)" },
+    version: { type: "boolean", description: "Print the version" },
+  },
+  subCommands: {
+    proxy: () => import("./commands/proxy/index").then((m) => m.default),
+  },
+});
+
+process.exitCode = await runCli(main, process.argv.slice(2), version);

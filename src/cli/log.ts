@@ -1,0 +1,21 @@
+import { createConsola, type ConsolaInstance, type LogObject } from "consola/core";
+
+/**
+ * Logs go to stderr so stdout stays clean for data. The format is plain
+ * (`warning: …`), the way grid and unix tools print, not consola's badges.
+ */
+function writeToStderr(logObj: LogObject): void {
+  const text = logObj.args.map((a) => (typeof a === "string" ? a : Bun.inspect(a))).join(" ");
+  const prefix = logObj.type === "warn" ? "warning: " : logObj.type === "debug" || logObj.type === "trace" ? "debug: " : "";
+  process.stderr.write(`${prefix}${text}\n`);
+}
+
+export const log: ConsolaInstance = createConsola({
+  level: 3,
+  reporters: [{ log: writeToStderr }],
+});
+
+/** -v raises the level to show details; --debug shows everything (and stack traces). */
+export function setVerbosity(opts: { verbose: boolean; debug: boolean }): void {
+  log.level = opts.debug ? 5 : opts.verbose ? 4 : 3;
+}
