@@ -1,6 +1,9 @@
-import { closeSync, openSync, writeSync } from "node:fs";
+import { openSync, read, writeSync } from "node:fs";
 import tty from "node:tty";
 import { CvmError } from "./errors";
+
+const readSome = (fd: number, buf: Buffer) =>
+  new Promise<number>((resolve, reject) => read(fd, buf, 0, buf.length, null, (err, n) => (err ? reject(err) : resolve(n))));
 
 /**
  * Reads a secret from the controlling terminal with echo off, as OpenSSL's
@@ -14,35 +17,36 @@ export async function promptSecret(prompt: string): Promise<string> {
   } catch {
     throw new CvmError("no terminal to ask for the passphrase on; pass it on standard input with --pwstdin");
   }
-  const input = new tty.ReadStream(fd);
+  // The stream only switches the terminal to raw mode (it owns and closes fd);
+  // the bytes are read with plain reads, which Bun delivers reliably on any tty fd.
+  const terminal = new tty.ReadStream(fd);
+  terminal.pause();
+  terminal.setRawMode(true);
   try {
-    input.setRawMode(true);
     writeSync(fd, prompt);
-    const secret = await new Promise<string>((resolve, reject) => {
-      let typed = "";
-      input.on("data", (chunk: Buffer) => {
-        for (const ch of chunk.toString("utf8")) {
-          if (ch === "\r" || ch === "\n" || ch === "\x04") return resolve(typed);
-          if (ch === "\x03") return reject(new CvmError("interrupted", 130));
-          if (ch === "\x7f" || ch === "\b") typed = typed.slice(0, -1);
-          else typed += ch;
-        }
-      });
-      input.on("error", reject);
-    });
-    writeSync(fd, "\n");
-    return secret;
+    let typed = "";
+    const buf = Buffer.alloc(256);
+    for (;;) {
+      const n = await readSome(fd, buf);
+      if (n === 0) return typed;
+      for (const ch of buf.subarray(0, n).toString("utf8")) {
+        if (ch === "\r" || ch === "\n" || ch === "\x04") return typed;
+        if (ch === "\x03") throw new CvmError("interrupted", 130);
+        typed = ch === "\x7f" || ch === "\b" ? typed.slice(0, -1) : typed + ch;
+      }
+    }
   } finally {
-    input.setRawMode(false);
-    input.destroy();
-    try { closeSync(fd); } catch { /* already closed by the stream */ }
+    writeSync(fd, "\n");
+    terminal.setRawMode(false);
+    const closed = new Promise((r) => terminal.once("close", r));
+    terminal.destroy();
+    await closed; // an open tty stream would keep the process alive
   }
 }
 
 /** The first line of standard input, without its line ending (grid-proxy-init -pwstdin). */
 export async function readSecretFromStdin(): Promise<string> {
   const text = await Bun.stdin.text();
-  const line = text.split(/\r?\n/, 1)[0];
   if (text.length === 0) throw new CvmError("--pwstdin: standard input is empty; expected the passphrase on its first line");
-  return line;
+  return text.split(/\r?\n/, 1)[0];
 }
