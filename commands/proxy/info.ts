@@ -44,9 +44,9 @@ export default defineCommand({
         const p = readProxyFile(path);
         const left = secondsLeft(p);
         ok = left > 0 && left >= need && p.bits >= bits;
-        log.info(ok ? `${path}: valid proxy` : `${path}: ${left <= 0 ? "expired" : left < need ? `only ${formatTimeLeft(left)} left` : `${p.bits}-bit key`}`);
+        log.debug(ok ? `${path}: valid proxy` : `${path}: ${left <= 0 ? "expired" : left < need ? `only ${formatTimeLeft(left)} left` : `${p.bits}-bit key`}`);
       } catch (err) {
-        log.info((err as Error).message);
+        log.debug((err as Error).message);
       }
       if (!ok) throw new SilentExit(1);
       return;

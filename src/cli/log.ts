@@ -6,7 +6,7 @@ import { createConsola, type ConsolaInstance, type LogObject } from "consola/cor
  */
 function writeToStderr(logObj: LogObject): void {
   const text = logObj.args.map((a) => (typeof a === "string" ? a : Bun.inspect(a))).join(" ");
-  const prefix = logObj.type === "warn" ? "warning: " : logObj.type === "debug" || logObj.type === "trace" ? "debug: " : "";
+  const prefix = logObj.type === "warn" ? "warning: " : logObj.type === "trace" ? "debug: " : "";
   process.stderr.write(`${prefix}${text}\n`);
 }
 
@@ -15,7 +15,10 @@ export const log: ConsolaInstance = createConsola({
   reporters: [{ log: writeToStderr }],
 });
 
-/** -v raises the level to show details; --debug shows everything (and stack traces). */
+/**
+ * Levels: info and warnings always; `log.debug` (details) with -v;
+ * `log.trace` (internals, stack traces) with --debug.
+ */
 export function setVerbosity(opts: { verbose: boolean; debug: boolean }): void {
   log.level = opts.debug ? 5 : opts.verbose ? 4 : 3;
 }

@@ -102,7 +102,7 @@ function report(err: unknown, path: string[], debug: boolean): number {
   if (err instanceof CvmError) {
     if (err.message) process.stderr.write(`cvm: ${err.message}\n`);
     if (err.exitCode === EXIT.usage) process.stderr.write(`Run '${where} --help' for usage.\n`);
-    if (debug && err.stack) log.debug(err.stack);
+    if (debug && err.stack) log.trace(err.stack);
     return err.exitCode;
   }
   // citty's own argument errors (missing positional, bad enum value) are usage errors

@@ -92,7 +92,9 @@ export function readProxyFile(path: string): ProxyFile {
     if (err instanceof CvmError) throw new CvmError(`${path}: ${err.message}`);
     throw err;
   }
-  const eec = chain.find((c) => !isProxy(classify(c)));
+  // The identity is the first certificate that speaks for itself: the end entity,
+  // or an independent proxy, which inherits nothing from its issuer (as Globus).
+  const eec = chain.find((c) => { const k = classify(c); return !isProxy(k) || k.policy === "independent"; });
   return {
     path,
     chain,

@@ -31,20 +31,23 @@ function valueBytes(a: Attribute): Uint8Array {
 
 const hex = (b: number) => "\\x" + b.toString(16).toUpperCase().padStart(2, "0");
 
-/** OpenSSL's X509_NAME_oneline form, as grid-proxy-info prints: `/DC=org/O=Test/CN=Jane Doe`. */
+const onelineValue = (a: Attribute) =>
+  label(a.oid) + "=" + Array.from(valueBytes(a), (b) => (b >= 0x20 && b <= 0x7e ? String.fromCharCode(b) : hex(b))).join("");
+
+/** OpenSSL's X509_NAME_oneline form, as grid-proxy-info prints: `/DC=org/O=Test/CN=Jane Doe` (`+` inside an RDN). */
 export function oneline(name: Name): string {
-  return name
-    .flat()
-    .map((a) => "/" + label(a.oid) + "=" + Array.from(valueBytes(a), (b) => (b >= 0x20 && b <= 0x7e ? String.fromCharCode(b) : hex(b))).join(""))
-    .join("");
+  return name.map((rdn) => "/" + rdn.map(onelineValue).join("+")).join("");
 }
 
-/** RFC 2253 form (OpenSSL XN_FLAG_RFC2253): last RDN first, comma separated, specials escaped. */
+/**
+ * RFC 2253 form as OpenSSL's XN_FLAG_RFC2253 prints it: the whole entry list
+ * reversed (values inside a multi-valued RDN too), `,` between RDNs, `+` within.
+ */
 export function rfc2253(name: Name): string {
-  return [...name]
-    .reverse()
-    .map((rdn) => rdn.map((a) => label(a.oid) + "=" + escape2253(valueBytes(a))).join("+"))
-    .join(",");
+  const entries = name.flatMap((rdn, set) => rdn.map((a) => ({ a, set }))).reverse();
+  return entries
+    .map(({ a, set }, i) => (i === 0 ? "" : entries[i - 1].set === set ? "+" : ",") + label(a.oid) + "=" + escape2253(valueBytes(a)))
+    .join("");
 }
 
 function escape2253(bytes: Uint8Array): string {
