@@ -22,7 +22,7 @@ describe("proxy DER pieces", () => {
   });
 
   test("the proxy subject keeps the issuer's RDNs byte for byte and appends one PrintableString CN", () => {
-    // DC as IA5String, O as UTF8String: types a string round trip would change
+    // DC as IA5String, CN as UTF8String: types a round trip through a string would change
     const rdn = (oidHex: string, tag: string, value: string) => {
       const v = Buffer.from(value);
       const atv = Buffer.concat([Buffer.from(oidHex, "hex"), Buffer.from([parseInt(tag, 16), v.length]), v]);

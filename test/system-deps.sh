@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The real components the tests run against, from Debian. Installed when missing
+# and we can (root with apt-get, as in CI); otherwise the tests needing them are
+# skipped locally (and fail under CVM_REQUIRE_TOOLS=1).
+set -euo pipefail
+declare -A PACKAGE_OF=(
+  [openssl]=openssl
+  [grid-proxy-init]=globus-proxy-utils
+  [grid-proxy-info]=globus-proxy-utils
+  [voms-proxy-info]=voms-clients
+  [python3]=python3
+  [setsid]=util-linux
+  [getent]=libc-bin
+)
+missing=()
+for tool in "${!PACKAGE_OF[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("${PACKAGE_OF[$tool]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing test dependencies: $packages" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q >/dev/null
+  # shellcheck disable=SC2086
+  apt-get install -y -q --no-install-recommends $packages >/dev/null
+else
+  echo "warning: tests needing these Debian packages will be skipped: $packages (apt-get install them as root)" >&2
+fi
