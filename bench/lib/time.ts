@@ -1,3 +1,4 @@
+export {}; // a module: top-level await below
 // Times commands by wall clock over repeated runs and prints medians.
 // usage: bun bench/lib/time.ts [--runs N] [--warmup K] [--stdin TEXT] -- CMD... [::: CMD...]
 // With two commands (separated by :::) the runs alternate A, B, A, B… so that
