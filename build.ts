@@ -2,6 +2,8 @@
 import { existsSync, readdirSync } from "node:fs";
 
 const outfile = "dist/cvm";
+// Embedded assets keep their relative paths under the binary's root: at run time
+// templates are at join(import.meta.dir, "templates") in the compiled binary.
 const assets = existsSync("templates") && readdirSync("templates").length ? ["templates"] : [];
 
 const result = await Bun.build({

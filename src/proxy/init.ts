@@ -1,3 +1,4 @@
+import { log } from "../cli/log";
 import { keyIsEncrypted, locateCredential, openCredential, unlockKey } from "./credential";
 import { writeProxyFile } from "./file";
 import { makeProxy, type MadeProxy, type ProxyRequest } from "./make";
@@ -20,7 +21,9 @@ export interface InitHooks {
  * unlock the key, make the proxy, and write it atomically with mode 0600.
  */
 export async function initProxy(opts: InitOptions, hooks: InitHooks): Promise<MadeProxy & { path: string }> {
-  const cred = openCredential(locateCredential({ cert: opts.cert, key: opts.key }), opts.now);
+  const paths = locateCredential({ cert: opts.cert, key: opts.key });
+  log.debug(`user cert file: ${paths.certPath}\nuser key file: ${paths.keyPath}\noutput file: ${opts.out}`);
+  const cred = openCredential(paths, opts.now);
   hooks.identity?.(cred.cert.subject);
   const key = unlockKey(cred, keyIsEncrypted(cred) ? await hooks.passphrase() : undefined);
   const work = makeProxy(cred, key, opts);
