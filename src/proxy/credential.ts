@@ -5,7 +5,7 @@ import { CvmError, errnoCode } from "../cli/errors";
 import { passwdHome } from "../sys/passwd";
 import { parseCertificate, type Certificate } from "./cert";
 import { DerError } from "./der";
-import { octal } from "./describe";
+import { octalMode } from "../sys/mode";
 import { isPrivateKeyLabel, parsePem, type PemBlock } from "./pem";
 
 export interface CredentialPaths { certPath: string; keyPath: string; }
@@ -47,12 +47,12 @@ export function openCredential(paths: CredentialPaths, now = new Date()): Opened
   const certStat = stat(paths.certPath, "certificate");
   const keyStat = stat(paths.keyPath, "key");
   if (keyStat.mode & 0o177)
-    throw new CvmError(`${paths.keyPath}: permissions ${octal(keyStat.mode)} are too permissive; a private key may be at most 0600 (chmod 600 ${paths.keyPath})`);
+    throw new CvmError(`${paths.keyPath}: permissions ${octalMode(keyStat.mode)} are too permissive; a private key may be at most 0600 (chmod 600 ${paths.keyPath})`);
   const uid = process.getuid?.();
   if (uid !== undefined && keyStat.uid !== uid)
     throw new CvmError(`${paths.keyPath}: key file is owned by uid ${keyStat.uid}, not by you (uid ${uid})`);
   if (certStat.mode & 0o133)
-    throw new CvmError(`${paths.certPath}: permissions ${octal(certStat.mode)} are too permissive; a certificate may be at most 0644`);
+    throw new CvmError(`${paths.certPath}: permissions ${octalMode(certStat.mode)} are too permissive; a certificate may be at most 0644`);
 
   const certBlocks = parsePem(readFileSync(paths.certPath, "latin1")).filter((b) => b.label === "CERTIFICATE");
   if (!certBlocks.length) throw new CvmError(`${paths.certPath}: not a PEM certificate (no 'BEGIN CERTIFICATE' block)`);

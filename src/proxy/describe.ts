@@ -4,6 +4,7 @@ import { CvmError, errnoCode } from "../cli/errors";
 import { OID, extension, isCA, parseCertificate, type Certificate } from "./cert";
 import { DerError } from "./der";
 import { lastCommonName, type Name } from "./dn";
+import { octalMode } from "../sys/mode";
 import { isPrivateKeyLabel, parsePem } from "./pem";
 import { decodeProxyCertInfo, type PolicyName } from "./policy";
 
@@ -73,7 +74,7 @@ export function readProxyFile(path: string): ProxyFile {
     if (errnoCode(err) === "ENOENT") throw new CvmError(`${path}: no proxy file there (make one with 'cvm proxy init')`);
     throw new CvmError(`${path}: cannot read: ${(err as Error).message}`);
   }
-  if (mode & 0o177) throw new CvmError(`${path}: permissions ${octal(mode)} are too permissive; a proxy file may be at most 0600`);
+  if (mode & 0o177) throw new CvmError(`${path}: permissions ${octalMode(mode)} are too permissive; a proxy file may be at most 0600`);
   const blocks = parsePem(readFileSync(path, "latin1"));
   const certBlocks = blocks.filter((b) => b.label === "CERTIFICATE");
   if (!certBlocks.length) throw new CvmError(`${path}: no PEM certificate in the file`);
@@ -112,7 +113,6 @@ export function publicKeyBits(spkiDer: Uint8Array): number {
   return details?.modulusLength ?? 0;
 }
 
-export const octal = (mode: number) => "0" + (mode & 0o7777).toString(8).padStart(3, "0");
 
 /** Whole seconds left, negative once expired. */
 export const secondsLeft = (p: ProxyFile, now = new Date()) => Math.floor((p.goodUntil.getTime() - now.getTime()) / 1000);
