@@ -7,7 +7,8 @@ const outfile = "dist/cvm";
 const assets = existsSync("templates") && readdirSync("templates").length ? ["templates"] : [];
 
 const result = await Bun.build({
-  entrypoints: ["main.ts"],
+  // Worker scripts are entry points of their own inside the binary.
+  entrypoints: ["main.ts", "src/cvmfs/publish/ingest-worker.ts"],
   format: "esm",
   minify: true,
   bytecode: true, // parsed ahead of time: start-up is most of a short command's run

@@ -4,7 +4,7 @@ import { version } from "./package.json";
 
 // Subcommands load lazily: `cvm --version` and `cvm <cmd> --help` stay fast.
 const main: CvmCommand = defineCommand({
-  meta: { name: "cvm", version, description: "The CernVM toolchain in one binary: grid proxies today; CernVM-FS, cloud fleets and the boot agent next" },
+  meta: { name: "cvm", version, description: "The CernVM toolchain in one binary: grid proxies, CernVM-FS publishing and reading; cloud fleets, mount and the boot agent next" },
   args: {
     verbose: { type: "boolean", alias: "v", description: "Say more about what is being done (any command)" },
     debug: { type: "boolean", description: "Show everything, and stack traces on errors (any command)" },
@@ -12,6 +12,8 @@ const main: CvmCommand = defineCommand({
   },
   subCommands: {
     proxy: () => import("./commands/proxy/index").then((m) => m.default),
+    publish: () => import("./commands/publish/index").then((m) => m.default),
+    fs: () => import("./commands/fs/index").then((m) => m.default),
   },
 });
 

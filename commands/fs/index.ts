@@ -1,0 +1,14 @@
+import { defineCommand } from "citty";
+
+export default defineCommand({
+  meta: { name: "fs", description: "Read CernVM-FS repositories without mounting them, verifying everything" },
+  subCommands: {
+    ls: () => import("./ls").then((m) => m.default),
+    stat: () => import("./stat").then((m) => m.default),
+    cat: () => import("./cat").then((m) => m.default),
+    get: () => import("./get").then((m) => m.default),
+    find: () => import("./find").then((m) => m.default),
+    verify: () => import("./verify").then((m) => m.default),
+    info: () => import("./info").then((m) => m.default),
+  },
+});

@@ -1,0 +1,53 @@
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { writeFileAtomic } from "../../sys/atomic";
+import { objectPath, type ObjectSuffix } from "../hash";
+import type { StoredObject } from "../object";
+
+/**
+ * A stratum-0 storage directory: data/00..ff plus data/txn for objects being
+ * written, and the signed root files. Objects are immutable: one that exists
+ * is never rewritten; a new one appears under its name only when complete.
+ */
+export class LocalStorage {
+  constructor(readonly root: string) {}
+
+  /** The skeleton upstream's mkfs creates: data/00 … data/ff and data/txn. */
+  createSkeleton(): void {
+    for (let i = 0; i < 256; i++) mkdirSync(join(this.root, "data", i.toString(16).padStart(2, "0")), { recursive: true });
+    mkdirSync(join(this.root, "data", "txn"), { recursive: true });
+  }
+
+  isStorage(): boolean {
+    return existsSync(join(this.root, "data", "txn"));
+  }
+
+  has(obj: StoredObject, suffix: ObjectSuffix): boolean {
+    return existsSync(join(this.root, objectPath(obj.hash, suffix)));
+  }
+
+  /** Stores an object unless it is already there; returns whether it wrote. */
+  put(obj: StoredObject, suffix: ObjectSuffix): boolean {
+    const final = join(this.root, objectPath(obj.hash, suffix));
+    if (existsSync(final)) return false;
+    const tmp = join(this.root, "data", "txn", `${process.pid}.${randomBytes(6).toString("hex")}`);
+    const fd = openSync(tmp, "wx", 0o644);
+    try {
+      writeSync(fd, obj.bytes);
+      fsyncSync(fd);
+    } catch (err) {
+      closeSync(fd);
+      unlinkSync(tmp);
+      throw err;
+    }
+    closeSync(fd);
+    renameSync(tmp, final);
+    return true;
+  }
+
+  /** .cvmfspublished, .cvmfswhitelist, .cvmfsreflog: replaced atomically. */
+  writeRootFile(name: string, bytes: Uint8Array): void {
+    writeFileAtomic(join(this.root, name), bytes, 0o644);
+  }
+}

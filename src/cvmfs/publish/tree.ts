@@ -1,0 +1,83 @@
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from "node:fs";
+import { join } from "node:path";
+import { RepositoryError } from "../errors";
+import { readXattrs } from "../../sys/xattr";
+
+/** One entry of the source tree to publish. */
+export interface SourceNode {
+  path: string;                 // repository path: "" for the root, "/a/b"
+  name: string;
+  abs: string;                  // where it is on disk
+  kind: "dir" | "file" | "symlink";
+  mode: number;
+  uid: number;
+  gid: number;
+  size: number;
+  mtime: number;
+  mtimeNs: number;
+  ino: bigint;
+  nlink: number;
+  symlink?: string;
+  xattrs?: Map<string, Uint8Array>;
+  children?: SourceNode[];      // dirs, sorted by name
+  catalogRoot: boolean;         // the root, or a dir holding a .cvmfscatalog marker
+}
+
+const S_IFMT = 0o170000, S_IFDIR = 0o040000, S_IFREG = 0o100000, S_IFLNK = 0o120000;
+const SPECIAL: Record<number, string> = { 0o140000: "a socket", 0o010000: "a fifo", 0o020000: "a character device", 0o060000: "a block device" };
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+export interface ScanOptions { xattrs: boolean; onEntry?: (n: number) => void; }
+
+/**
+ * Reads the whole source tree with lstat (symlinks are published as links,
+ * never followed). Sockets, fifos and devices are refused with their path.
+ */
+export function scanTree(root: string, opts: ScanOptions): { root: SourceNode; count: number } {
+  let count = 0;
+  const visit = (abs: string, path: string, name: string): SourceNode => {
+    let st: BigIntStats;
+    try {
+      st = lstatSync(abs, { bigint: true });
+    } catch (err) {
+      throw new RepositoryError(`${abs}: cannot read: ${(err as Error).message}`);
+    }
+    const type = Number(st.mode) & S_IFMT;
+    if (SPECIAL[type]) throw new RepositoryError(`${abs}: is ${SPECIAL[type]}; only files, directories and symlinks can be published`);
+    const node: SourceNode = {
+      path, name, abs,
+      kind: type === S_IFDIR ? "dir" : type === S_IFLNK ? "symlink" : "file",
+      mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size),
+      mtime: Number(st.mtimeNs / 1_000_000_000n), mtimeNs: Number(st.mtimeNs % 1_000_000_000n),
+      ino: st.ino, nlink: Number(st.nlink), catalogRoot: path === "",
+    };
+    if (type !== S_IFDIR && type !== S_IFREG && type !== S_IFLNK) throw new RepositoryError(`${abs}: unsupported file type`);
+    count++;
+    opts.onEntry?.(count);
+    if (opts.xattrs) {
+      const x = readXattrs(abs);
+      if (x.size) node.xattrs = x;
+    }
+    if (node.kind === "symlink") {
+      node.symlink = decodeName(readlinkSync(abs, { encoding: "buffer" }), abs);
+      node.size = Buffer.byteLength(node.symlink);
+    } else if (node.kind === "dir") {
+      const names = readdirSync(abs, { encoding: "buffer" }).map((n) => decodeName(n, join(abs, n.toString())));
+      names.sort();
+      node.children = names.map((n) => visit(join(abs, n), `${path}/${n}`, n));
+      node.catalogRoot ||= names.includes(".cvmfscatalog");
+    }
+    return node;
+  };
+  const top = visit(root, "", "");
+  if (top.kind !== "dir") throw new RepositoryError(`${root}: not a directory`);
+  return { root: top, count };
+}
+
+function decodeName(bytes: Buffer, where: string): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw new RepositoryError(`${where}: the name is not valid UTF-8`);
+  }
+}
