@@ -24,7 +24,7 @@ export class Chunker {
   constructor(private readonly o: ChunkingOptions = DEFAULT_CHUNKING) {
     if (!(o.min > 0 && o.min <= o.avg && o.avg <= o.max)) throw new Error(`bad chunking sizes ${o.min}/${o.avg}/${o.max}`);
     const bits = Math.max(1, Math.round(Math.log2(Math.max(2, o.avg - o.min))));
-    this.mask = bits >= 32 ? 0xffffffff : ((0xffffffff << (32 - bits)) >>> 0);
+    this.mask = bits >= 32 ? -1 : (-1 << (32 - bits)); // the top bits, as an int32 like the hash
   }
 
   /** Absolute offsets where chunks end within this buffer. */
@@ -38,19 +38,24 @@ export class Chunker {
         i += Math.min(buf.length - i, min - 64 - inChunk);
         continue;
       }
+      // Scan to the forced cut at `max` (or the buffer's end) testing only the mask:
+      // this loop is the chunker's whole cost, so it does nothing else.
       let h = this.hash;
       const mask = this.mask;
-      for (; i < buf.length; i++) {
-        h = ((h << 1) + GEAR[buf[i]]) >>> 0;
-        const len = this.pos + i + 1 - this.start;
-        if ((len >= min && (h & mask) === 0) || len >= max) {
-          const cut = this.pos + i + 1;
-          cuts.push(cut);
-          this.start = cut;
-          h = 0;
-          i++;
-          break;
-        }
+      const untilMax = this.start + max - this.pos;
+      const limit = Math.min(buf.length, untilMax);
+      const firstCut = this.start + min - this.pos; // no cut before min
+      for (; i < limit; i++) {
+        h = ((h << 1) + GEAR[buf[i]]) | 0;
+        if ((h & mask) === 0 && i + 1 >= firstCut) break;
+      }
+      if (i < limit || limit === untilMax) {
+        if (i >= limit) i = limit - 1; // forced cut at max
+        const cut = this.pos + i + 1;
+        cuts.push(cut);
+        this.start = cut;
+        h = 0;
+        i++;
       }
       this.hash = h;
     }

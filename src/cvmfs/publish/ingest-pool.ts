@@ -1,14 +1,14 @@
 import { cpus } from "node:os";
 import type { Chunk } from "../dirent";
-import { parseHex, type ContentHash, type HashAlgorithm } from "../hash";
+import { parseHex, type ContentHash, type HashAlgorithm, type ObjectSuffix } from "../hash";
 import type { ChunkingOptions } from "./chunker";
 import type { IngestReply, IngestSettings, IngestTask } from "./ingest-worker";
 
 export interface IngestResult { hash?: ContentHash; chunks?: Chunk[]; storedBytes: number; newObjects: number; reusedObjects: number; }
 
-// Small files go in batches (one message round trip per batch, not per file);
-// a batch closes at this many files or bytes.
-const BATCH_FILES = 64;
+// Small tasks go in batches (one message round trip per batch, not per file);
+// a batch closes at this many tasks or bytes.
+const BATCH_TASKS = 64;
 const BATCH_BYTES = 8 << 20;
 
 // Inside the compiled binary the worker is an entry point at its project path
@@ -17,12 +17,13 @@ const WORKER_SCRIPT = import.meta.url.includes("/$bunfs/")
   ? "./src/cvmfs/publish/ingest-worker.ts"
   : new URL("./ingest-worker.ts", import.meta.url).href;
 
-interface Pending { task: IngestTask; resolve: (r: IngestResult) => void; reject: (e: Error) => void; }
+type TaskBody = IngestTask extends infer T ? (T extends { id: number } ? Omit<T, "id"> : never) : never;
+interface Pending { task: IngestTask; weight: number; resolve: (r: IngestReply) => void; reject: (e: Error) => void; }
 
 /**
- * Compresses, hashes and stores file content on every core: one worker per
- * CPU, each fed batches of files; each file's promise settles with its
- * object hash or chunk list.
+ * Compresses, hashes and stores file content on every core. Small files are
+ * one task each; a large file is first cut into chunks (one task), then every
+ * chunk is a task of its own, so one big file keeps all cores busy.
  */
 export class IngestPool {
   private readonly queue: Pending[] = [];
@@ -31,7 +32,7 @@ export class IngestPool {
   private readonly workers: Worker[] = [];
   private nextId = 0;
 
-  private constructor(settings: IngestSettings, count: number) {
+  private constructor(private readonly settings: IngestSettings, count: number) {
     for (let i = 0; i < count; i++) {
       const w = new Worker(WORKER_SCRIPT);
       w.postMessage({ settings });
@@ -46,9 +47,31 @@ export class IngestPool {
     return new IngestPool({ storageDir: o.storageDir, algorithm: o.algorithm, chunking: o.chunking }, Math.max(1, o.workers ?? cpus().length));
   }
 
-  ingest(file: string, size: number): Promise<IngestResult> {
+  async ingest(file: string, size: number): Promise<IngestResult> {
+    const c = this.settings.chunking;
+    if (!c || size <= c.min) return this.collect([await this.run({ kind: "range", file, offset: 0, length: size, suffix: "" }, size)]);
+    const { cuts } = await this.run({ kind: "cuts", file, size }, size);
+    if (cuts!.length === 1) return this.collect([await this.run({ kind: "range", file, offset: 0, length: size, suffix: "" }, size)]);
+    const ranges = cuts!.map((end, i) => ({ offset: i ? cuts![i - 1] : 0, length: end - (i ? cuts![i - 1] : 0) }));
+    const replies = await Promise.all(ranges.map((r) => this.run({ kind: "range", file, ...r, suffix: "P" as ObjectSuffix }, r.length)));
+    const result = this.collect(replies);
+    result.hash = undefined;
+    result.chunks = replies.map((r, i) => ({ offset: ranges[i].offset, size: ranges[i].length, hash: parseHex(r.hash!) }));
+    return result;
+  }
+
+  /** Totals over a file's replies; the hash is the single object's (whole-file case). */
+  private collect(replies: IngestReply[]): IngestResult {
+    const news = replies.filter((r) => r.newObject).length;
+    return {
+      hash: replies.length === 1 ? parseHex(replies[0].hash!) : undefined,
+      storedBytes: replies.reduce((s, r) => s + r.storedBytes, 0), newObjects: news, reusedObjects: replies.length - news,
+    };
+  }
+
+  private run(body: TaskBody, weight: number): Promise<IngestReply> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ task: { id: this.nextId++, file, size }, resolve, reject });
+      this.queue.push({ task: { ...body, id: this.nextId++ } as IngestTask, weight, resolve, reject });
       this.dispatch();
     });
   }
@@ -57,9 +80,9 @@ export class IngestPool {
     while (this.idle.length && this.queue.length) {
       const batch: Pending[] = [];
       let bytes = 0;
-      while (this.queue.length && batch.length < BATCH_FILES && (batch.length === 0 || bytes + this.queue[0].task.size <= BATCH_BYTES)) {
+      while (this.queue.length && batch.length < BATCH_TASKS && (batch.length === 0 || bytes + this.queue[0].weight <= BATCH_BYTES)) {
         const p = this.queue.shift()!;
-        bytes += p.task.size;
+        bytes += p.weight;
         batch.push(p);
       }
       for (const p of batch) this.inFlight.set(p.task.id, p);
@@ -73,11 +96,7 @@ export class IngestPool {
       if (!p) continue;
       this.inFlight.delete(r.id);
       if (r.error) p.reject(new Error(r.error));
-      else p.resolve({
-        hash: r.bulk ? parseHex(r.bulk) : undefined,
-        chunks: r.chunks?.map((c) => ({ offset: c.offset, size: c.size, hash: parseHex(c.hash) })),
-        storedBytes: r.storedBytes, newObjects: r.newObjects, reusedObjects: r.reusedObjects,
-      });
+      else p.resolve(r);
     }
     this.idle.push(worker);
     this.dispatch();
