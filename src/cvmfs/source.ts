@@ -13,11 +13,12 @@ export interface RepositorySource {
   get(path: string): Promise<Uint8Array>;   // "data/ab/cd…C", ".cvmfspublished"; RepositoryError if absent
 }
 
-const FETCH_TIMEOUT_MS = 20_000;
+/** Seconds to wait for a server (CVM_HTTP_TIMEOUT overrides). */
+const fetchTimeoutMs = () => 1000 * (Number(process.env.CVM_HTTP_TIMEOUT) > 0 ? Number(process.env.CVM_HTTP_TIMEOUT) : 20);
 
 export class HttpSource implements RepositorySource {
   readonly location: string;
-  constructor(baseUrl: string, private readonly timeoutMs = FETCH_TIMEOUT_MS) {
+  constructor(baseUrl: string, private readonly timeoutMs = fetchTimeoutMs()) {
     this.location = baseUrl.replace(/\/+$/, "");
   }
 

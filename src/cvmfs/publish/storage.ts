@@ -1,9 +1,10 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { writeFileAtomic } from "../../sys/atomic";
 import { objectPath, type ObjectSuffix } from "../hash";
 import type { StoredObject } from "../object";
+import { syncfs } from "../../sys/syncfs";
 
 /**
  * A stratum-0 storage directory: data/00..ff plus data/txn for objects being
@@ -44,6 +45,28 @@ export class LocalStorage {
     closeSync(fd);
     renameSync(tmp, final);
     return true;
+  }
+
+  /** Objects half-written by a publisher that died; only called while holding the publish lock. */
+  clearTransactions(): number {
+    const txn = join(this.root, "data", "txn");
+    const leftovers = readdirSync(txn);
+    for (const f of leftovers) rmSync(join(txn, f), { force: true });
+    return leftovers.length;
+  }
+
+  /**
+   * Makes every object written so far durable before a catalog or manifest
+   * refers to it: one syncfs(2) for the storage's filesystem instead of an
+   * fsync per object.
+   */
+  syncObjects(): void {
+    const fd = openSync(this.root, "r");
+    try {
+      syncfs(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** .cvmfspublished, .cvmfswhitelist, .cvmfsreflog: replaced atomically. */

@@ -67,6 +67,8 @@ export async function publishRevision(o: SyncOptions): Promise<SyncResult> {
   const workDir = mkdtempSync(join(tmpdir(), "cvm-publish-"));
   let previousRepo: Repository | undefined;
   try {
+    const leftovers = storage.clearTransactions();
+    if (leftovers) log.warn(`removed ${leftovers} unfinished object(s) left in ${join(o.storage, "data", "txn")} by an interrupted publish`);
     const keys = loadPublisherKeys(o.keysDir, o.fqrn);
     const now = o.now ?? new Date();
     const nowSec = Math.floor(now.getTime() / 1000);
@@ -149,7 +151,8 @@ export async function publishRevision(o: SyncOptions): Promise<SyncResult> {
     }
     for (const f of toIngest) content.set(f.path, results.get(f.nlink > 1 ? f.ino : f.path)!);
 
-    // Catalogs, bottom-up.
+    // Catalogs, bottom-up, once the content they name is on disk.
+    storage.syncObjects();
     const catalogStats = { written: 0, reused: 0 };
     const rootCatalog = buildCatalog(root, {
       content, previous, storage, algorithm: o.algorithm, revision, ttl: o.ttl, now: nowSec, workDir,
@@ -179,6 +182,7 @@ export async function publishRevision(o: SyncOptions): Promise<SyncResult> {
     storage.writeRootFile(".cvmfsreflog", reflogBytes);
 
     // The manifest goes last: from this rename on, readers see the new revision.
+    storage.syncObjects();
     storage.writeRootFile(".cvmfspublished", signManifest({
       rootHash: rootCatalog.hash, rootCatalogSize: rootCatalog.size, ttl: o.ttl, revision,
       garbageCollectable: false, alternativePaths: false, fqrn: o.fqrn,
