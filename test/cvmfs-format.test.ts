@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Database } from "bun:sqlite";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inflateSync } from "node:zlib";
@@ -216,5 +216,79 @@ describe("format details from the spec", () => {
   test("the built-in master keys are the five shipped in the reference", () => {
     expect(builtInMasterKeys().map((k) => k.name).sort()).toEqual(["cern-it1.cern.ch.pub", "cern-it4.cern.ch.pub", "cern-it5.cern.ch.pub", "egi.eu.pub", "opensciencegrid.org.pub"]);
     for (const k of builtInMasterKeys()) expect(k.key.asymmetricKeyType).toBe("rsa");
+  });
+});
+
+describe("other hash algorithms, older catalogs, key settings, resign", () => {
+  for (const alg of ["rmd160", "shake128"] as const) {
+    test(`a ${alg} repository: objects named with -${alg}, hash bits in the flags, reads and verifies`, async () => {
+      const dir = join(work, alg), fqrn = `${alg}.example.org`;
+      mkdirSync(join(dir, "src"), { recursive: true });
+      writeFileSync(join(dir, "src", "f"), `${alg} content\n`);
+      const e = { ...env, CVM_CONFIG_DIR: join(dir, "config") };
+      expect((await cvm(["publish", "init", fqrn, "--storage", join(dir, "srv"), "--keys", keys, "--hash-algorithm", alg], { env: e })).code).toBe(0);
+      expect((await cvm(["publish", "sync", fqrn, join(dir, "src")], { env: e })).code).toBe(0);
+      const st = JSON.parse((await cvm(["fs", "stat", join(dir, "srv"), "/f", "--fqrn", fqrn, "--keys", keys, "--json"], { env: e })).stdout);
+      expect(st.hash).toEndWith(`-${alg}`);
+      expect((await cvm(["fs", "cat", join(dir, "srv"), "/f", "--fqrn", fqrn, "--keys", keys], { env: e })).stdout).toBe(`${alg} content\n`);
+      const v = await cvm(["fs", "verify", join(dir, "srv"), "--fqrn", fqrn, "--keys", keys, "--json"], { env: e });
+      expect(JSON.parse(v.stdout).failures).toEqual([]);
+      const text = readFileSync(join(dir, "srv", ".cvmfspublished")).toString("latin1");
+      expect(text).toMatch(new RegExp(`^C[0-9a-f]{40}-${alg}\\n`));
+      const root = text.split("\n")[0].slice(1);
+      const file = join(dir, "root.sqlite");
+      writeFileSync(file, inflateSync(readFileSync(join(dir, "srv", objectPath(parseHex(root), "C")))));
+      const db = new Database(file, { readonly: true });
+      const flags = (db.query("SELECT flags FROM catalog WHERE name = 'f'").get() as { flags: number }).flags;
+      expect(flags).toBe(4 + (alg === "rmd160" ? 256 : 512));
+    });
+  }
+
+  test("a catalog of an older schema revision (no mtimens, no bind_mountpoints) reads", async () => {
+    const { CatalogReader } = await import("../src/cvmfs/catalog-reader");
+    const file = join(work, "rev2.sqlite");
+    const db = new Database(file, { create: true });
+    db.exec("CREATE TABLE properties (key TEXT, value TEXT, CONSTRAINT pk_properties PRIMARY KEY (key))");
+    db.exec("CREATE TABLE catalog (md5path_1 INTEGER, md5path_2 INTEGER, parent_1 INTEGER, parent_2 INTEGER, hardlinks INTEGER, hash BLOB, size INTEGER, mode INTEGER, mtime INTEGER, flags INTEGER, name TEXT, symlink TEXT, uid INTEGER, gid INTEGER, xattr BLOB, CONSTRAINT pk_catalog PRIMARY KEY (md5path_1, md5path_2))");
+    db.exec("CREATE TABLE chunks (md5path_1 INTEGER, md5path_2 INTEGER, offset INTEGER, size INTEGER, hash BLOB)");
+    db.exec("CREATE TABLE nested_catalogs (path TEXT, sha1 TEXT)");
+    db.exec("CREATE TABLE statistics (counter TEXT, value INTEGER)");
+    for (const [k, v] of [["schema", "2.5"], ["schema_revision", "2"], ["revision", "7"]]) db.run("INSERT INTO properties VALUES (?, ?)", [k, v]);
+    const ins = db.prepare("INSERT INTO catalog VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+    ins.run(...md5Pair(""), 0, 0, 2, null, 4096, 0o40755, 1445428515, 1, "", "", 0, 0, null);
+    ins.run(...md5Pair("/foo"), ...md5Pair(""), 4294967298n, Buffer.alloc(20, 1), 4, 0o100644, 1445428515, 4, "foo", "", 0, 0, null);
+    db.close();
+    const r = CatalogReader.open(file, "old catalog");
+    expect(r.schemaRevision).toBe(2);
+    expect(r.ttl).toBe(240);
+    const foo = r.lookup("/foo")!;
+    expect(foo).toMatchObject({ name: "foo", kind: "file", size: 4, linkcount: 2, hardlinkGroup: 1, mtimeNs: undefined });
+    expect(r.list("").map((d) => d.name)).toEqual(["foo"]);
+    expect(r.nested()).toEqual([]);
+    r.close();
+  });
+
+  test("CVMFS_KEYS_DIR replaces the built-in keys, as for the cvmfs client", async () => {
+    const r = await cvm(["fs", "ls", storage, "--fqrn", FQRN], { env: { ...env, CVMFS_KEYS_DIR: keys } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe("dir\nfile\nlink\n");
+    const { loadMasterKeys } = await import("../src/cvmfs/keys");
+    const pubs = readdirSync(keys).filter((f) => f.endsWith(".pub")).sort();
+    expect(pubs).toContain(`${FQRN}.pub`);
+    expect(loadMasterKeys({ env: { CVMFS_KEYS_DIR: keys } }).map((k) => k.name)).toEqual(pubs); // no built-in key left
+    expect(loadMasterKeys({ env: {}, keysDir: keys })).toHaveLength(5 + pubs.length);            // --keys adds
+  });
+
+  test("resign renews the whitelist; sync warns when fewer than 7 days remain", async () => {
+    const { writeWhitelist } = await import("../src/cvmfs/publish/init");
+    writeWhitelist({ fqrn: FQRN, storage, keysDir: keys, days: 3, algorithm: "sha1" });
+    const warned = await cvm(["publish", "sync", FQRN, join(work, "src")], { env });
+    expect(warned.code).toBe(0);
+    expect(warned.stderr).toMatch(/^warning: the whitelist of format\.example\.org expires in [23]\.\d days .*cvm publish resign format\.example\.org/);
+    const r = await cvm(["publish", "resign", FQRN, "--days", "30"], { env });
+    expect(r.code).toBe(0);
+    const info = JSON.parse((await cvm(["fs", "info", storage, "--fqrn", FQRN, "--keys", keys, "--json"], { env })).stdout);
+    expect(new Date(info.whitelistExpires).getTime() - Date.now()).toBeGreaterThan(29 * 86400_000);
+    expect((await cvm(["publish", "sync", FQRN, join(work, "src")], { env })).stderr).toBe("");
   });
 });

@@ -22,13 +22,15 @@ export interface InitOptions {
   now?: Date;
 }
 
-/** Signs a fresh whitelist listing the repository certificate, valid `days` days. */
+/** Signs a fresh whitelist listing the repository certificate, valid `days` days; returns the expiry clients enforce. */
 export function writeWhitelist(o: { fqrn: string; storage: string; keysDir: string; days: number; algorithm: HashAlgorithm; now?: Date }): Date {
   const keys = loadPublisherKeys(o.keysDir, o.fqrn);
   const now = o.now ?? new Date();
   const letter = whitelistLetter({ fqrn: o.fqrn, fingerprints: [certificateFingerprint(keys.certificatePem, o.algorithm)], now, validDays: o.days });
   new LocalStorage(o.storage).writeRootFile(".cvmfswhitelist", signWhitelist(letter, keys.masterKey, o.algorithm));
-  return new Date(now.getTime() + o.days * 86400_000);
+  const expires = new Date(now.getTime() + o.days * 86400_000);
+  expires.setUTCMinutes(0, 0, 0); // clients treat it as expired from the top of that hour
+  return expires;
 }
 
 /**
