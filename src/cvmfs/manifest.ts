@@ -23,8 +23,12 @@ export interface Manifest {
 /** MD5 of the empty root path; the client refuses any other R. */
 export const ROOT_PATH_MD5 = "d41d8cd98f00b204e9800998ecf8427e";
 
-/** The field lines in upstream's order (Manifest::ExportString). */
+const REQUIRED = ["C", "R", "D", "S"] as const;
+
+/** The field lines in upstream's order (Manifest::ExportString), each ending in "\n". */
 export function manifestLetter(m: Manifest): string {
+  // A newline inside a value would forge a field of its own.
+  if (m.fqrn?.includes("\n")) throw new RepositoryError(`manifest: field N ${JSON.stringify(m.fqrn)} contains a newline`);
   const lines = [
     `C${toHex(m.rootHash)}`, `B${m.rootCatalogSize ?? 0}`, `R${ROOT_PATH_MD5}`, `D${m.ttl}`, `S${m.revision}`,
     `G${m.garbageCollectable ? "yes" : "no"}`, `A${m.alternativePaths ? "yes" : "no"}`,
@@ -39,27 +43,31 @@ export function manifestLetter(m: Manifest): string {
   return lines.map((l) => l + "\n").join("");
 }
 
+/** Parses the fields as upstream's ParseKeyvalMem does: key = first byte, a later duplicate wins, empty lines skipped. */
 export function parseManifest(bytes: Uint8Array, what = ".cvmfspublished"): { manifest: Manifest; signed: SignedText } {
   const signed = splitSigned(bytes, what);
   const fields = new Map<string, string>();
-  for (const line of signed.lines) fields.set(line[0], line.slice(1)); // a later duplicate wins, as upstream's parser
+  for (const line of signed.lines) fields.set(line[0], line.slice(1));
+  for (const key of REQUIRED) if (!fields.has(key)) throw new RepositoryError(`${what}: required field ${key} is missing`);
+  const r = fields.get("R");
+  if (r !== ROOT_PATH_MD5) throw new RepositoryError(`${what}: field R '${r}' is not the MD5 of the root path (${ROOT_PATH_MD5})`);
+
   const hash = (key: string): ContentHash | undefined => {
     const v = fields.get(key);
     if (v === undefined) return undefined;
     try {
       return parseHex(v);
     } catch {
-      throw new RepositoryError(`${what}: field ${key} '${v}' is not a content hash`);
+      throw new RepositoryError(`${what}: field ${key} '${v.slice(0, 60)}' is not a content hash (40 lowercase hex digits, optionally -rmd160 or -shake128)`);
     }
   };
   const uint = (key: string): number | undefined => {
     const v = fields.get(key);
     if (v === undefined) return undefined;
-    if (!/^\d+$/.test(v)) throw new RepositoryError(`${what}: field ${key} '${v}' is not a whole number`);
-    return Number(v);
+    const n = Number(v);
+    if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new RepositoryError(`${what}: field ${key} '${v.slice(0, 60)}' is not a whole number`);
+    return n;
   };
-  for (const key of ["C", "R", "D", "S"]) if (!fields.has(key)) throw new RepositoryError(`${what}: required field ${key} is missing`);
-  if (fields.get("R") !== ROOT_PATH_MD5) throw new RepositoryError(`${what}: field R '${fields.get("R")}' is not the MD5 of the root path (${ROOT_PATH_MD5})`);
   return {
     signed,
     manifest: {
@@ -71,18 +79,23 @@ export function parseManifest(bytes: Uint8Array, what = ".cvmfspublished"): { ma
   };
 }
 
-/** Letter + "--" + hash + RSA PKCS#1 v1.5 SHA-1 signature over the ASCII hex hash. */
+/**
+ * The whole .cvmfspublished: letter, "--", the letter's hash (the root
+ * catalog's algorithm), and an RSASSA-PKCS1-v1_5 SHA-1 signature over the
+ * ASCII hex of that hash, whatever the repository's hash algorithm.
+ */
 export function signManifest(m: Manifest, repositoryKey: KeyObject): Uint8Array {
   const letter = manifestLetter(m);
   const hex = toHex(hashBytes(m.rootHash.algorithm, letter));
   return assembleSigned(letter, hex, sign("sha1", Buffer.from(hex), repositoryKey));
 }
 
+/** Letter hash first, then the signature with the key of the certificate the manifest names. */
 export function verifyManifest(signed: SignedText, certificateKey: KeyObject, what = ".cvmfspublished"): void {
   checkLetterHash(signed, what);
   let ok = false;
   try {
     ok = verify("sha1", Buffer.from(signed.hashHex), certificateKey, signed.signature);
-  } catch { /* malformed signature: not ok */ }
-  if (!ok) throw new RepositoryError(`${what}: bad signature (not made by the repository certificate's key)`);
+  } catch { /* a signature of the wrong length or a key of the wrong kind: not ok */ }
+  if (!ok) throw new RepositoryError(`${what}: bad signature (not made by the key of the repository certificate)`);
 }

@@ -7,7 +7,7 @@ import { CatalogReader } from "./catalog-reader";
 import { certificateFingerprint, certificatePublicKey } from "./certificate";
 import type { Chunk, Dirent } from "./dirent";
 import { RepositoryError } from "./errors";
-import { objectPath, toHex, type ContentHash, type ObjectSuffix } from "./hash";
+import { objectPath, sameHash, toHex, type ContentHash, type ObjectSuffix } from "./hash";
 import { parseManifest, verifyManifest, type Manifest } from "./manifest";
 import { openObject, CorruptObjectError } from "./object";
 import type { RepositorySource } from "./source";
@@ -83,7 +83,7 @@ export class Repository {
   /** Downloads, verifies and opens a catalog; catalogs are cached for the life of this object. */
   private async attach(mountpoint: string, hash: ContentHash): Promise<Attached> {
     const known = this.attached.get(mountpoint);
-    if (known && known.hash.digest.toString() === hash.digest.toString()) return known;
+    if (known && sameHash(known.hash, hash)) return known;
     const bytes = await fetchObject(this.source, hash, "C", `catalog ${mountpoint || "/"}`);
     const file = join(this.workDir, `${toHex(hash)}.sqlite`);
     writeFileAtomic(file, bytes, 0o600);

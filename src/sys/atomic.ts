@@ -4,12 +4,13 @@ import { randomBytes } from "node:crypto";
 
 /**
  * Writes a file so that readers see either the old content or the whole new
- * one: a temp file in the same directory, created with `mode` (never wider),
- * fsynced, renamed over the target, and the directory fsynced.
+ * one: a temp file (in the same directory, or `tmpDir` on the same
+ * filesystem), created with `mode` (never wider), fsynced, renamed over the
+ * target, and the directory fsynced.
  */
-export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o644, tmpDir = dirname(path)): void {
   const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  const tmp = join(tmpDir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   const fd = openSync(tmp, "wx", mode);
   try {
     fchmodSync(fd, mode); // the umask may have narrowed it; say exactly what we mean

@@ -50,6 +50,7 @@ function storeRange(t: Extract<IngestTask, { kind: "range" }>, reply: IngestRepl
   const final = join(settings.storageDir, objectPath(obj.hash, t.suffix));
   if (existsSync(final)) return; // content-addressed: already there, never rewritten
   // Complete under a temporary name first: a killed publisher never leaves half an object under its real name.
+  // No fsync per object: the publisher makes them all durable with one syncfs before any catalog names them.
   const tmp = join(settings.storageDir, "data", "txn", `${process.pid}.${randomBytes(6).toString("hex")}`);
   writeFileSync(tmp, obj.bytes, { mode: 0o644 });
   renameSync(tmp, final);

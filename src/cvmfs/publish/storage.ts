@@ -1,6 +1,5 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { randomBytes } from "node:crypto";
 import { writeFileAtomic } from "../../sys/atomic";
 import { objectPath, type ObjectSuffix } from "../hash";
 import type { StoredObject } from "../object";
@@ -32,18 +31,7 @@ export class LocalStorage {
   put(obj: StoredObject, suffix: ObjectSuffix): boolean {
     const final = join(this.root, objectPath(obj.hash, suffix));
     if (existsSync(final)) return false;
-    const tmp = join(this.root, "data", "txn", `${process.pid}.${randomBytes(6).toString("hex")}`);
-    const fd = openSync(tmp, "wx", 0o644);
-    try {
-      writeSync(fd, obj.bytes);
-      fsyncSync(fd);
-    } catch (err) {
-      closeSync(fd);
-      unlinkSync(tmp);
-      throw err;
-    }
-    closeSync(fd);
-    renameSync(tmp, final);
+    writeFileAtomic(final, obj.bytes, 0o644, join(this.root, "data", "txn")); // leftovers in txn are cleared by the next publish
     return true;
   }
 
