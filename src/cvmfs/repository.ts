@@ -59,12 +59,7 @@ export class Repository {
     o.state?.check(o.fqrn, manifest);
     if (!manifest.certificate) throw new RepositoryError(`${o.source.location}/.cvmfspublished: no certificate (X) field`);
     const certificatePem = new TextDecoder().decode(await fetchObject(o.source, manifest.certificate, "X", "certificate"));
-    let certKey: KeyObject;
-    try {
-      certKey = certificatePublicKey(certificatePem);
-    } catch (err) {
-      throw new RepositoryError(`certificate ${toHex(manifest.certificate)}: not a PEM certificate (${(err as Error).message})`);
-    }
+    const certKey = certificatePublicKey(certificatePem, `certificate ${toHex(manifest.certificate)}`);
     verifyManifest(signed, certKey);
     const whitelist = verifyWhitelist(await o.source.get(".cvmfswhitelist"), { fqrn: o.fqrn, masterKeys: o.masterKeys, now: o.now ?? new Date() });
     const algorithms = new Set(whitelist.fingerprints.map((f) => f.algorithm));
