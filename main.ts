@@ -9,11 +9,15 @@ const main: CvmCommand = defineCommand({
     verbose: { type: "boolean", alias: "v", description: "Say more about what is being done (any command)" },
     debug: { type: "boolean", description: "Show everything, and stack traces on errors (any command)" },
     version: { type: "boolean", description: "Print the version" },
+    region: { type: "string", description: "Cloud region for cloud commands (repeatable)", valueHint: "name" },
+    "aws-region": { type: "string", description: "AWS region of the built-in EC2 region" },
   },
   subCommands: {
     proxy: () => import("./commands/proxy/index").then((m) => m.default),
     publish: () => import("./commands/publish/index").then((m) => m.default),
     fs: () => import("./commands/fs/index").then((m) => m.default),
+    ls: () => import("./commands/ls").then((m) => m.default),
+    regions: () => import("./commands/regions").then((m) => m.default),
   },
 });
 

@@ -1,0 +1,94 @@
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "ini";
+import { CvmError, errnoCode, UsageError } from "../cli/errors";
+import { configDir } from "../cvmfs/publish/config";
+import { octalMode } from "../sys/mode";
+
+/** An EC2-compatible cloud endpoint and how to talk to it. */
+export interface Region {
+  name: string;
+  endpoint?: string;                 // absent for AWS itself: the SDK knows its endpoints
+  signingRegion: string;             // the SigV4 region name (also sent to legacy clouds)
+  signatureVersion: 2 | 4;
+  credentials: { kind: "chain"; profile?: string } | { kind: "keys"; accessKeyId: string; secretAccessKey: string };
+  defaults: { instanceType?: string; key?: string; group?: string; kernel?: string };
+  onePerCall: boolean;               // the cloud starts one VM per RunInstances (OpenNebula econe-server)
+}
+
+const KEYS = ["endpoint", "signature_version", "region", "profile", "access_key", "secret_key", "instance_type", "key", "group", "kernel", "one_vm_per_call"] as const;
+
+export const regionsFile = (env = process.env) => join(configDir(env), "regions.ini");
+
+/** The built-in AWS region: --aws-region, then AWS_REGION / AWS_DEFAULT_REGION, then us-east-1. */
+function builtInEc2(awsRegion: string | undefined, env: NodeJS.ProcessEnv): Region {
+  return {
+    name: "EC2", signatureVersion: 4, signingRegion: awsRegion || env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1",
+    credentials: { kind: "chain" }, defaults: {}, onePerCall: false,
+  };
+}
+
+function yesNo(v: string, where: string): boolean {
+  if (/^(yes|true|1)$/i.test(v)) return true;
+  if (/^(no|false|0)$/i.test(v)) return false;
+  throw new UsageError(`${where}: '${v}': expected yes or no`);
+}
+
+/** Regions from regions.ini (a section per region), after the built-in EC2; a section [EC2] adjusts the built-in one. */
+export function loadRegions(o: { file?: string; awsRegion?: string; env?: NodeJS.ProcessEnv } = {}): Region[] {
+  const env = o.env ?? process.env;
+  const file = o.file ?? regionsFile(env);
+  const regions = new Map<string, Region>([["EC2", builtInEc2(o.awsRegion, env)]]);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") return [...regions.values()];
+    throw new CvmError(`${file}: cannot read: ${(err as Error).message}`);
+  }
+  const sections = parse(text) as Record<string, Record<string, unknown>>;
+  for (const [name, raw] of Object.entries(sections)) {
+    if (typeof raw !== "object" || raw === null) throw new UsageError(`${file}: '${name}' is outside any [REGION] section`);
+    const where = (k?: string) => `${file}: [${name}]${k ? ` ${k}` : ""}`;
+    const values: Record<string, string> = {};
+    for (const [k, v] of Object.entries(raw)) {
+      if (!(KEYS as readonly string[]).includes(k)) throw new UsageError(`${where()}: unknown key '${k}'; expected one of ${KEYS.join(", ")}`);
+      values[k] = String(v);
+    }
+    const base = regions.get(name) ?? { ...builtInEc2(undefined, env), name, signingRegion: "us-east-1" };
+    const r: Region = { ...base, defaults: { ...base.defaults } };
+    if (values.endpoint !== undefined) {
+      if (!/^https?:\/\/[^/\s]+/.test(values.endpoint)) throw new UsageError(`${where("endpoint")}: '${values.endpoint}': expected an http:// or https:// URL`);
+      r.endpoint = values.endpoint;
+    } else if (name !== "EC2") throw new UsageError(`${where()}: no endpoint; expected endpoint = https://host:port/path`);
+    if (values.signature_version !== undefined) {
+      if (values.signature_version !== "2" && values.signature_version !== "4") throw new UsageError(`${where("signature_version")}: '${values.signature_version}': expected 2 or 4`);
+      r.signatureVersion = Number(values.signature_version) as 2 | 4;
+    }
+    if (values.region) r.signingRegion = values.region;
+    if ((values.access_key === undefined) !== (values.secret_key === undefined)) throw new UsageError(`${where()}: access_key and secret_key go together`);
+    if (values.secret_key !== undefined) {
+      const mode = statSync(file).mode;
+      if (mode & 0o077) throw new CvmError(`${file}: holds secret keys but its permissions are ${octalMode(mode)}; make it readable by you alone (chmod 600 ${file})`);
+      r.credentials = { kind: "keys", accessKeyId: values.access_key, secretAccessKey: values.secret_key };
+    } else if (values.profile) r.credentials = { kind: "chain", profile: values.profile };
+    if (values.instance_type) r.defaults.instanceType = values.instance_type;
+    if (values.key) r.defaults.key = values.key;
+    if (values.group) r.defaults.group = values.group;
+    if (values.kernel) r.defaults.kernel = values.kernel;
+    if (values.one_vm_per_call !== undefined) r.onePerCall = yesNo(values.one_vm_per_call, where("one_vm_per_call"));
+    regions.set(name, r);
+  }
+  return [...regions.values()];
+}
+
+/** `--region NAME` (repeatable; `all` = every region); none given = EC2. */
+export function selectRegions(all: Region[], names: string[]): Region[] {
+  if (!names.length) names = ["EC2"];
+  if (names.includes("all")) return all;
+  return [...new Set(names)].map((n) => {
+    const r = all.find((x) => x.name === n) ?? all.find((x) => x.name.toLowerCase() === n.toLowerCase());
+    if (!r) throw new UsageError(`unknown region '${n}'; known: ${all.map((x) => x.name).join(", ")} (add one to ${regionsFile()})`);
+    return r;
+  });
+}

@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { cvm } from "./helpers/run";
+import { Ec2Double } from "./ec2/server";
+
+let work: string, env: Record<string, string>;
+let v4: Ec2Double, v2: Ec2Double;
+
+function writeRegions(text: string, mode = 0o600) {
+  const file = join(work, "config", "regions.ini");
+  writeFileSync(file, text);
+  chmodSync(file, mode);
+}
+
+const goodRegions = () => `
+[CERN]
+endpoint = ${v4.url}
+region = cern-1
+access_key = AKV4
+secret_key = secret-v4
+instance_type = m1.large
+
+[ONE]
+endpoint = ${v2.url}
+signature_version = 2
+access_key = AKV2
+secret_key = secret-v2
+one_vm_per_call = yes
+
+[DOWN]
+endpoint = http://127.0.0.1:1/
+access_key = AK
+secret_key = SK
+`;
+
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), "cvm-cloud-"));
+  mkdirSync(join(work, "config"));
+  // no real AWS credentials or endpoints leak into the tests
+  env = { CVM_CONFIG_DIR: join(work, "config"), HOME: work, AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "", AWS_PROFILE: "", AWS_CONFIG_FILE: join(work, "none"), AWS_SHARED_CREDENTIALS_FILE: join(work, "none") };
+  v4 = new Ec2Double({ signatureVersion: 4, accessKeyId: "AKV4", secretAccessKey: "secret-v4", region: "cern-1", instances: 3 }).start();
+  v2 = new Ec2Double({ signatureVersion: 2, accessKeyId: "AKV2", secretAccessKey: "secret-v2", instances: 5, pageLimit: 2 }).start();
+  writeRegions(goodRegions());
+});
+
+afterAll(() => {
+  v4?.stop();
+  v2?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe("cvm regions / cvm ls against EC2 Query API doubles", () => {
+  test("regions lists the built-in EC2 and the configured ones, never the secrets", async () => {
+    const r = await cvm(["regions", "-H"], { env });
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n").map((l) => l.split("\t"));
+    expect(lines[0]).toEqual(["NAME", "ENDPOINT", "SIGNATURE", "REGION", "CREDENTIALS", "DEFAULTS"]);
+    expect(lines.map((l) => l[0])).toEqual(["NAME", "EC2", "CERN", "ONE", "DOWN"]);
+    expect(lines[3]).toEqual(["ONE", v2.url, "v2", "us-east-1", "keys:AKV2", "-"]);
+    expect(r.stdout).not.toContain("secret");
+  });
+
+  test("ls -i over SigV4: the seed's image columns, -H header", async () => {
+    const r = await cvm(["--region", "CERN", "-H", "ls", "-i"], { env });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines[0]).toBe("AMI\tLOCATION\tSTATE\tVISIBILITY\tARCH\tTYPE");
+    expect(lines.slice(1)).toEqual(v4.images.map((i) => [i.id, i.location, "available", i.public ? "public" : "private", "x86_64", "machine"].join("\t")));
+  });
+
+  test("ls over SigV2, following NextToken across pages", async () => {
+    v2.requests.length = 0;
+    const r = await cvm(["ls", "--region", "ONE"], { env });
+    expect(r.stderr).toBe("");
+    const rows = r.stdout.trim().split("\n").map((l) => l.split("\t"));
+    expect(rows.map((x) => x[0])).toEqual(v2.instances.map((i) => i.id));
+    expect(rows[0]).toEqual([v2.instances[0].id, v2.instances[0].reservation, "123456789012", "default", "vm0.cloud.example.org", "running", "ami", "m1.large"]);
+    expect(v2.requests.filter((q) => q.action === "DescribeInstances").length).toBe(3); // 5 instances, 2 a page
+  });
+
+  test("several regions at once are merged with a REGION column; a dead one is named and the rest still print (exit 3)", async () => {
+    const r = await cvm(["--region", "CERN", "--region", "ONE", "--region", "DOWN", "ls", "--wide"], { env });
+    expect(r.code).toBe(3);
+    const rows = r.stdout.trim().split("\n").map((l) => l.split("\t"));
+    expect(rows.length).toBe(8);
+    expect(new Set(rows.map((x) => x[0]))).toEqual(new Set(["CERN", "ONE"]));
+    expect(rows[0].length).toBe(10); // REGION + 8 columns + LAUNCHED
+    expect(r.stderr).toMatch(/^cvm: DOWN: endpoint http:\/\/127\.0\.0\.1:1\/ unreachable/m);
+    expect(r.stderr).toContain("cvm: 1 of 3 region(s) failed");
+  }, 60_000);
+
+  test("filters: --state, --tag, --name reach the cloud as EC2 filters", async () => {
+    const running = await cvm(["ls", "--region", "ONE", "--state", "stopped"], { env });
+    expect(running.stdout.trim().split("\n").map((l) => l.split("\t")[5])).toEqual(["stopped", "stopped"].slice(0, v2.instances.filter((i) => i.state === "stopped").length));
+    const tagged = await cvm(["ls", "--region", "CERN", "--tag", "Name=panda-wn-0"], { env });
+    expect(tagged.stdout.trim().split("\n")).toHaveLength(1);
+    const named = await cvm(["ls", "-i", "--region", "CERN", "--name", "cernvm-4.1"], { env });
+    expect(named.stdout.trim().split("\n").map((l) => l.split("\t")[0])).toEqual([v4.images[1].id]);
+    const json = JSON.parse((await cvm(["ls", "--region", "CERN", "--json"], { env })).stdout);
+    expect(json[0]).toMatchObject({ region: "CERN", id: v4.instances[0].id, tags: { Name: "panda-wn-0" } });
+  });
+
+  test("a wrong secret key, a wrong access key, and the wrong signature version each get one line naming the region", async () => {
+    writeRegions(`[CERN]\nendpoint = ${v4.url}\nregion = cern-1\naccess_key = AKV4\nsecret_key = wrong\n\n[ONE]\nendpoint = ${v2.url}\naccess_key = AKV2\nsecret_key = secret-v2\n\n[OTHER]\nendpoint = ${v4.url}\nregion = cern-1\naccess_key = NOPE\nsecret_key = x\n`);
+    try {
+      const bad = await cvm(["ls", "--region", "CERN"], { env });
+      expect(bad.code).toBe(1);
+      expect(bad.stderr.split("\n")[0]).toMatch(/^cvm: CERN: signature rejected: wrong secret key, or this cloud needs signature_version = 2/);
+      const v4on2 = await cvm(["ls", "--region", "ONE"], { env });
+      expect(v4on2.stderr.split("\n")[0]).toMatch(/^cvm: ONE: bad credentials \(AuthFailure: this endpoint accepts Signature Version 2/);
+      const unknown = await cvm(["ls", "--region", "OTHER"], { env });
+      expect(unknown.stderr.split("\n")[0]).toMatch(/^cvm: OTHER: bad credentials \(AuthFailure/);
+      expect(bad.stderr + v4on2.stderr).not.toContain("    at ");
+    } finally {
+      writeRegions(goodRegions());
+    }
+  }, 60_000);
+
+  test("regions.ini: secrets in a file others can read, unknown keys, bad values, unknown regions", async () => {
+    try {
+      writeRegions(goodRegions(), 0o644);
+      const open = await cvm(["ls", "--region", "CERN"], { env });
+      expect(open.code).toBe(1);
+      expect(open.stderr).toBe(`cvm: ${join(work, "config", "regions.ini")}: holds secret keys but its permissions are 0644; make it readable by you alone (chmod 600 ${join(work, "config", "regions.ini")})\n`);
+      writeRegions(`[X]\nendpoint = http://h/\nsignatur_version = 2\n`);
+      const typo = await cvm(["regions"], { env });
+      expect(typo.code).toBe(2);
+      expect(typo.stderr.split("\n")[0]).toBe(`cvm: ${join(work, "config", "regions.ini")}: [X]: unknown key 'signatur_version'; expected one of endpoint, signature_version, region, profile, access_key, secret_key, instance_type, key, group, kernel, one_vm_per_call`);
+      writeRegions(`[X]\nendpoint = http://h/\nsignature_version = 3\n`);
+      expect((await cvm(["regions"], { env })).stderr.split("\n")[0]).toBe(`cvm: ${join(work, "config", "regions.ini")}: [X] signature_version: '3': expected 2 or 4`);
+    } finally {
+      writeRegions(goodRegions());
+    }
+    const unknown = await cvm(["ls", "--region", "NOWHERE"], { env });
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr.split("\n")[0]).toMatch(/^cvm: unknown region 'NOWHERE'; known: EC2, CERN, ONE, DOWN/);
+  });
+});

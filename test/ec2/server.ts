@@ -1,0 +1,164 @@
+// A test double of the EC2 Query API (API version 2016-11-15), written from the
+// published API reference: form-encoded requests, XML responses and error
+// documents, and real verification of Signature Version 4 or 2.
+import { createHash, createHmac, randomBytes } from "node:crypto";
+import { canonicalQueryString, signatureV2, stringToSignV2 } from "../../src/cloud/sigv2";
+
+export interface Ec2DoubleOptions {
+  signatureVersion: 2 | 4;
+  accessKeyId: string;
+  secretAccessKey: string;
+  region?: string;             // the SigV4 scope region it expects
+  ownerId?: string;
+  instances?: number;          // seeded instances
+  images?: number;             // seeded images
+  pageLimit?: number;          // at most this many reservations a page, whatever MaxResults says (as EC2 may)
+}
+
+interface Instance { id: string; reservation: string; image: string; state: string; type: string; key: string; group: string; dns: string; launch: string; index: number; tags: Record<string, string>; }
+interface Image { id: string; location: string; state: string; public: boolean; arch: string; type: string; owner: string; name: string; }
+
+const NS = "http://ec2.amazonaws.com/doc/2016-11-15/";
+const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+const hex = (n: number) => randomBytes(n).toString("hex");
+const sha256 = (s: string | Uint8Array) => createHash("sha256").update(s).digest("hex");
+const hmac = (key: string | Buffer, s: string) => createHmac("sha256", key).update(s).digest();
+
+class Ec2Error extends Error {
+  constructor(readonly code: string, message: string, readonly status = 400) { super(message); }
+}
+
+export class Ec2Double {
+  readonly requests: { action: string; params: Record<string, string> }[] = [];
+  readonly instances: Instance[] = [];
+  readonly images: Image[] = [];
+  private server?: ReturnType<typeof Bun.serve>;
+
+  constructor(readonly o: Ec2DoubleOptions) {
+    const owner = o.ownerId ?? "123456789012";
+    for (let i = 0; i < (o.images ?? 3); i++)
+      this.images.push({ id: `ami-${hex(4)}`, location: `cernvm/cernvm-${i}.manifest.xml`, state: "available", public: i % 2 === 0, arch: "x86_64", type: "machine", owner, name: `cernvm-4.${i}` });
+    for (let i = 0; i < (o.instances ?? 2); i++)
+      this.instances.push({ id: `i-${hex(8)}`, reservation: `r-${hex(4)}`, image: this.images[0]?.id ?? "ami-0", state: i % 3 === 2 ? "stopped" : "running", type: "m1.large", key: "ami", group: "default",
+        dns: `vm${i}.cloud.example.org`, launch: new Date(Date.UTC(2026, 10, 1, 12, i)).toISOString(), index: 0, tags: i === 0 ? { Name: "panda-wn-0" } : {} });
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.server!.port}/`;
+  }
+
+  start(): this {
+    this.server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: (req) => this.handle(req) });
+    return this;
+  }
+
+  stop(): void {
+    this.server?.stop(true);
+  }
+
+  private async handle(req: Request): Promise<Response> {
+    const url = new URL(req.url);
+    const body = req.method === "POST" ? await req.text() : "";
+    const params = Object.fromEntries(new URLSearchParams(req.method === "POST" ? body : url.search));
+    try {
+      if (this.o.signatureVersion === 4) this.verifyV4(req, url, body);
+      else this.verifyV2(req, url, params);
+      const action = params.Action;
+      this.requests.push({ action, params });
+      const xml = this.dispatch(action, params);
+      return new Response(`<?xml version="1.0" encoding="UTF-8"?>\n${xml}`, { headers: { "Content-Type": "text/xml;charset=UTF-8" } });
+    } catch (err) {
+      const e = err instanceof Ec2Error ? err : new Ec2Error("InternalError", (err as Error).message, 500);
+      return new Response(`<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${e.code}</Code><Message>${esc(e.message)}</Message></Error></Errors><RequestID>${hex(8)}</RequestID></Response>`,
+        { status: e.status, headers: { "Content-Type": "text/xml;charset=UTF-8" } });
+    }
+  }
+
+  /** Signature Version 4, recomputed from the canonical request as the reference defines it. */
+  private verifyV4(req: Request, url: URL, body: string): void {
+    const auth = req.headers.get("authorization") ?? "";
+    const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
+    if (!m) throw new Ec2Error("AuthFailure", "AWS was not able to validate the provided access credentials", 401);
+    const [, akid, date, region, service, signedHeaders, signature] = m;
+    if (akid !== this.o.accessKeyId) throw new Ec2Error("AuthFailure", "AWS was not able to validate the provided access credentials", 401);
+    const amzDate = req.headers.get("x-amz-date") ?? "";
+    const when = Date.parse(amzDate.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, "$1-$2-$3T$4:$5:$6Z"));
+    if (!(Math.abs(Date.now() - when) < 5 * 60_000)) throw new Ec2Error("RequestExpired", `Request has expired. Timestamp date is ${amzDate}`, 400);
+    if (region !== (this.o.region ?? "us-east-1") || service !== "ec2") throw new Ec2Error("AuthFailure", `Credential should be scoped to a valid region, not '${region}'`, 401);
+    const headers = signedHeaders.split(";");
+    const canonicalHeaders = headers.map((h) => `${h}:${(req.headers.get(h) ?? "").trim().replace(/\s+/g, " ")}\n`).join("");
+    const query = canonicalQueryString(Object.fromEntries(url.searchParams));
+    const canonicalRequest = [req.method, url.pathname || "/", query, canonicalHeaders, signedHeaders, sha256(body)].join("\n");
+    const scope = `${date}/${region}/${service}/aws4_request`;
+    const stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, sha256(canonicalRequest)].join("\n");
+    const key = hmac(hmac(hmac(hmac(`AWS4${this.o.secretAccessKey}`, date), region), service), "aws4_request");
+    if (createHmac("sha256", key).update(stringToSign).digest("hex") !== signature)
+      throw new Ec2Error("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided", 403);
+  }
+
+  /** Signature Version 2 (HmacSHA256) over the sorted, encoded parameters. */
+  private verifyV2(req: Request, url: URL, params: Record<string, string>): void {
+    const { Signature, ...rest } = params;
+    if (rest.SignatureVersion !== "2" || rest.SignatureMethod !== "HmacSHA256" || !Signature) throw new Ec2Error("AuthFailure", "this endpoint accepts Signature Version 2 (HmacSHA256) only", 401);
+    if (rest.AWSAccessKeyId !== this.o.accessKeyId) throw new Ec2Error("AuthFailure", "AWS was not able to validate the provided access credentials", 401);
+    if (!(Math.abs(Date.now() - Date.parse(rest.Timestamp)) < 5 * 60_000)) throw new Ec2Error("RequestExpired", `Request has expired. Timestamp date is ${rest.Timestamp}`, 400);
+    const expected = signatureV2(this.o.secretAccessKey, stringToSignV2(req.method, req.headers.get("host") ?? url.host, url.pathname, rest));
+    if (expected !== Signature) throw new Ec2Error("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided", 403);
+  }
+
+  private dispatch(action: string, p: Record<string, string>): string {
+    switch (action) {
+      case "DescribeRegions":
+        return `<DescribeRegionsResponse xmlns="${NS}"><requestId>${hex(8)}</requestId><regionInfo><item><regionName>${this.o.region ?? "us-east-1"}</regionName><regionEndpoint>127.0.0.1</regionEndpoint></item></regionInfo></DescribeRegionsResponse>`;
+      case "DescribeImages":
+        return this.describeImages(p);
+      case "DescribeInstances":
+        return this.describeInstances(p);
+      default:
+        throw new Ec2Error("InvalidAction", `The action ${action} is not valid for this web service.`);
+    }
+  }
+
+  private filters(p: Record<string, string>): Map<string, string[]> {
+    const out = new Map<string, string[]>();
+    for (const [k, v] of Object.entries(p)) {
+      const m = /^Filter\.(\d+)\.Name$/.exec(k);
+      if (m) out.set(v, Object.entries(p).filter(([kk]) => kk.startsWith(`Filter.${m[1]}.Value.`)).map(([, vv]) => vv));
+    }
+    return out;
+  }
+
+  private list(p: Record<string, string>, prefix: string): string[] {
+    return Object.entries(p).filter(([k]) => k.startsWith(prefix)).map(([, v]) => v);
+  }
+
+  private describeImages(p: Record<string, string>): string {
+    const owners = this.list(p, "Owner.");
+    const f = this.filters(p);
+    const glob = (pattern: string) => new RegExp("^" + pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".") + "$");
+    const images = this.images.filter((i) =>
+      (!owners.length || owners.some((o) => (o === "self" ? i.owner === (this.o.ownerId ?? "123456789012") : o === i.owner))) &&
+      (!f.has("name") || f.get("name")!.some((n) => glob(n).test(i.name))));
+    const items = images.map((i) => `<item><imageId>${i.id}</imageId><imageLocation>${esc(i.location)}</imageLocation><imageState>${i.state}</imageState><imageOwnerId>${i.owner}</imageOwnerId><isPublic>${i.public}</isPublic><architecture>${i.arch}</architecture><imageType>${i.type}</imageType><name>${esc(i.name)}</name></item>`).join("");
+    return `<DescribeImagesResponse xmlns="${NS}"><requestId>${hex(8)}</requestId><imagesSet>${items}</imagesSet></DescribeImagesResponse>`;
+  }
+
+  private describeInstances(p: Record<string, string>): string {
+    const f = this.filters(p);
+    const ids = this.list(p, "InstanceId.");
+    for (const id of ids) if (!this.instances.some((i) => i.id === id)) throw new Ec2Error("InvalidInstanceID.NotFound", `The instance ID '${id}' does not exist`);
+    const matching = this.instances.filter((i) =>
+      (!ids.length || ids.includes(i.id)) &&
+      (!f.has("instance-state-name") || f.get("instance-state-name")!.includes(i.state)) &&
+      (!f.has("owner-id") || f.get("owner-id")!.includes(this.o.ownerId ?? "123456789012")) &&
+      [...f.entries()].filter(([n]) => n.startsWith("tag:")).every(([n, vs]) => vs.includes(i.tags[n.slice(4)] ?? "\0")));
+    // Pagination: MaxResults (5..1000) and an opaque NextToken.
+    const start = p.NextToken ? Number(Buffer.from(p.NextToken, "base64").toString()) : 0;
+    const max = Math.min(p.MaxResults ? Number(p.MaxResults) : matching.length || 1, this.o.pageLimit ?? Infinity);
+    const page = matching.slice(start, start + max);
+    const next = start + max < matching.length ? `<nextToken>${Buffer.from(String(start + max)).toString("base64")}</nextToken>` : "";
+    const code: Record<string, number> = { pending: 0, running: 16, "shutting-down": 32, terminated: 48, stopping: 64, stopped: 80 };
+    const items = page.map((i) => `<item><reservationId>${i.reservation}</reservationId><ownerId>${this.o.ownerId ?? "123456789012"}</ownerId><groupSet><item><groupId>sg-1</groupId><groupName>${esc(i.group)}</groupName></item></groupSet><instancesSet><item><instanceId>${i.id}</instanceId><imageId>${i.image}</imageId><instanceState><code>${code[i.state]}</code><name>${i.state}</name></instanceState><privateDnsName/><dnsName>${i.dns}</dnsName><keyName>${esc(i.key)}</keyName><amiLaunchIndex>${i.index}</amiLaunchIndex><instanceType>${i.type}</instanceType><launchTime>${i.launch}</launchTime><placement><availabilityZone>${this.o.region ?? "us-east-1"}a</availabilityZone></placement><tagSet>${Object.entries(i.tags).map(([k, v]) => `<item><key>${esc(k)}</key><value>${esc(v)}</value></item>`).join("")}</tagSet></item></instancesSet></item>`).join("");
+    return `<DescribeInstancesResponse xmlns="${NS}"><requestId>${hex(8)}</requestId><reservationSet>${items}</reservationSet>${next}</DescribeInstancesResponse>`;
+  }
+}
