@@ -18,6 +18,9 @@ const main: CvmCommand = defineCommand({
     fs: () => import("./commands/fs/index").then((m) => m.default),
     ls: () => import("./commands/ls").then((m) => m.default),
     regions: () => import("./commands/regions").then((m) => m.default),
+    run: () => import("./commands/run").then((m) => m.default),
+    terminate: () => import("./commands/terminate").then((m) => m.default),
+    template: () => import("./commands/template").then((m) => m.default),
   },
 });
 

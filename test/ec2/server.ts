@@ -13,12 +13,15 @@ export interface Ec2DoubleOptions {
   instances?: number;          // seeded instances
   images?: number;             // seeded images
   pageLimit?: number;          // at most this many reservations a page, whatever MaxResults says (as EC2 may)
+  onePerCall?: boolean;        // start one VM per RunInstances whatever MaxCount says (OpenNebula econe-server)
+  instanceLimit?: number;      // quota: RunInstances beyond it fails with InstanceLimitExceeded
 }
 
-interface Instance { id: string; reservation: string; image: string; state: string; type: string; key: string; group: string; dns: string; launch: string; index: number; tags: Record<string, string>; }
+interface Instance { userData?: string; id: string; reservation: string; image: string; state: string; type: string; key: string; group: string; dns: string; launch: string; index: number; tags: Record<string, string>; }
 interface Image { id: string; location: string; state: string; public: boolean; arch: string; type: string; owner: string; name: string; }
 
 const NS = "http://ec2.amazonaws.com/doc/2016-11-15/";
+const STATE_CODE: Record<string, number> = { pending: 0, running: 16, "shutting-down": 32, terminated: 48, stopping: 64, stopped: 80 };
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 const hex = (n: number) => randomBytes(n).toString("hex");
 const sha256 = (s: string | Uint8Array) => createHash("sha256").update(s).digest("hex");
@@ -32,6 +35,7 @@ export class Ec2Double {
   readonly requests: { action: string; params: Record<string, string> }[] = [];
   readonly instances: Instance[] = [];
   readonly images: Image[] = [];
+  private readonly tokens = new Map<string, { key: string; xml: string }>();
   private server?: ReturnType<typeof Bun.serve>;
 
   constructor(readonly o: Ec2DoubleOptions) {
@@ -114,6 +118,16 @@ export class Ec2Double {
         return this.describeImages(p);
       case "DescribeInstances":
         return this.describeInstances(p);
+      case "RunInstances":
+        return this.runInstances(p);
+      case "TerminateInstances":
+        return this.terminateInstances(p);
+      case "DescribeInstanceAttribute": {
+        const i = this.instances.find((x) => x.id === p.InstanceId);
+        if (!i) throw new Ec2Error("InvalidInstanceID.NotFound", `The instance ID '${p.InstanceId}' does not exist`);
+        if (p.Attribute !== "userData") throw new Ec2Error("InvalidParameterValue", `Value (${p.Attribute}) for parameter attribute is invalid`);
+        return `<DescribeInstanceAttributeResponse xmlns="${NS}"><requestId>${hex(8)}</requestId><instanceId>${i.id}</instanceId><userData>${i.userData ? `<value>${i.userData}</value>` : ""}</userData></DescribeInstanceAttributeResponse>`;
+      }
       default:
         throw new Ec2Error("InvalidAction", `The action ${action} is not valid for this web service.`);
     }
@@ -149,6 +163,7 @@ export class Ec2Double {
     for (const id of ids) if (!this.instances.some((i) => i.id === id)) throw new Ec2Error("InvalidInstanceID.NotFound", `The instance ID '${id}' does not exist`);
     const matching = this.instances.filter((i) =>
       (!ids.length || ids.includes(i.id)) &&
+      (!f.has("reservation-id") || f.get("reservation-id")!.includes(i.reservation)) &&
       (!f.has("instance-state-name") || f.get("instance-state-name")!.includes(i.state)) &&
       (!f.has("owner-id") || f.get("owner-id")!.includes(this.o.ownerId ?? "123456789012")) &&
       [...f.entries()].filter(([n]) => n.startsWith("tag:")).every(([n, vs]) => vs.includes(i.tags[n.slice(4)] ?? "\0")));
@@ -158,7 +173,55 @@ export class Ec2Double {
     const page = matching.slice(start, start + max);
     const next = start + max < matching.length ? `<nextToken>${Buffer.from(String(start + max)).toString("base64")}</nextToken>` : "";
     const code: Record<string, number> = { pending: 0, running: 16, "shutting-down": 32, terminated: 48, stopping: 64, stopped: 80 };
-    const items = page.map((i) => `<item><reservationId>${i.reservation}</reservationId><ownerId>${this.o.ownerId ?? "123456789012"}</ownerId><groupSet><item><groupId>sg-1</groupId><groupName>${esc(i.group)}</groupName></item></groupSet><instancesSet><item><instanceId>${i.id}</instanceId><imageId>${i.image}</imageId><instanceState><code>${code[i.state]}</code><name>${i.state}</name></instanceState><privateDnsName/><dnsName>${i.dns}</dnsName><keyName>${esc(i.key)}</keyName><amiLaunchIndex>${i.index}</amiLaunchIndex><instanceType>${i.type}</instanceType><launchTime>${i.launch}</launchTime><placement><availabilityZone>${this.o.region ?? "us-east-1"}a</availabilityZone></placement><tagSet>${Object.entries(i.tags).map(([k, v]) => `<item><key>${esc(k)}</key><value>${esc(v)}</value></item>`).join("")}</tagSet></item></instancesSet></item>`).join("");
+    for (const i of page) if (i.state === "pending") i.state = "running"; // boots between two looks
+    const items = page.map((i) => `<item><reservationId>${i.reservation}</reservationId><ownerId>${this.o.ownerId ?? "123456789012"}</ownerId><groupSet><item><groupId>sg-1</groupId><groupName>${esc(i.group)}</groupName></item></groupSet><instancesSet>${this.instanceXml(i)}</instancesSet></item>`).join("");
     return `<DescribeInstancesResponse xmlns="${NS}"><requestId>${hex(8)}</requestId><reservationSet>${items}</reservationSet>${next}</DescribeInstancesResponse>`;
+  }
+
+  private instanceXml(i: Instance): string {
+    return `<item><instanceId>${i.id}</instanceId><imageId>${i.image}</imageId><instanceState><code>${STATE_CODE[i.state]}</code><name>${i.state}</name></instanceState><privateDnsName/><dnsName>${i.dns}</dnsName><keyName>${esc(i.key)}</keyName><amiLaunchIndex>${i.index}</amiLaunchIndex><instanceType>${i.type}</instanceType><launchTime>${i.launch}</launchTime><placement><availabilityZone>${this.o.region ?? "us-east-1"}a</availabilityZone></placement><tagSet>${Object.entries(i.tags).map(([k, v]) => `<item><key>${esc(k)}</key><value>${esc(v)}</value></item>`).join("")}</tagSet></item>`;
+  }
+
+  /** MinCount/MaxCount, UserData, ClientToken idempotency: the same token and parameters return the first launch. */
+  private runInstances(p: Record<string, string>): string {
+    const { ClientToken: token, ...rest } = p;
+    const key = JSON.stringify(Object.entries(rest).filter(([k]) => !/^(AWSAccessKeyId|Signature.*|Timestamp)$/.test(k)).sort());
+    if (token && this.tokens.has(token)) {
+      if (this.tokens.get(token)!.key !== key) throw new Ec2Error("IdempotentParameterMismatch", `The client token ${token} was already used with different parameters`);
+      return this.tokens.get(token)!.xml;
+    }
+    const image = this.images.find((i) => i.id === p.ImageId);
+    if (!image) throw new Ec2Error("InvalidAMIID.NotFound", `The image id '[${p.ImageId}]' does not exist`);
+    const min = Number(p.MinCount ?? 1), max = Number(p.MaxCount ?? 1);
+    if (!(min >= 1 && max >= min)) throw new Ec2Error("InvalidParameterValue", "MinCount and MaxCount must be at least 1, with MinCount <= MaxCount");
+    const room = (this.o.instanceLimit ?? Infinity) - this.instances.filter((i) => i.state !== "terminated").length;
+    const n = this.o.onePerCall ? 1 : Math.min(max, room);
+    if (n < (this.o.onePerCall ? 1 : min)) throw new Ec2Error("InstanceLimitExceeded", `You have requested more instances (${max}) than your current instance limit of ${this.o.instanceLimit} allows`);
+    const reservation = `r-${hex(4)}`;
+    const tags: Record<string, string> = {};
+    for (const [k, v] of Object.entries(p)) { const m = /^TagSpecification\.1\.Tag\.(\d+)\.Key$/.exec(k); if (m) tags[v] = p[`TagSpecification.1.Tag.${m[1]}.Value`] ?? ""; }
+    const started = Array.from({ length: n }, (_, index): Instance => ({
+      id: `i-${hex(8)}`, reservation, image: image.id, state: "pending", type: p.InstanceType ?? "m1.small", key: p.KeyName ?? "", group: p["SecurityGroup.1"] ?? "default",
+      dns: `vm-${hex(3)}.cloud.example.org`, launch: new Date().toISOString(), index, tags, userData: p.UserData,
+    }));
+    this.instances.push(...started);
+    const xml = `<RunInstancesResponse xmlns="${NS}"><requestId>${hex(8)}</requestId><reservationId>${reservation}</reservationId><ownerId>${this.o.ownerId ?? "123456789012"}</ownerId><groupSet><item><groupId>sg-1</groupId><groupName>${esc(started[0].group)}</groupName></item></groupSet><instancesSet>${started.map((i) => this.instanceXml(i)).join("")}</instancesSet></RunInstancesResponse>`;
+    if (token) this.tokens.set(token, { key, xml });
+    return xml;
+  }
+
+  private terminateInstances(p: Record<string, string>): string {
+    const ids = this.list(p, "InstanceId.");
+    const found = ids.map((id) => {
+      const i = this.instances.find((x) => x.id === id);
+      if (!i) throw new Ec2Error("InvalidInstanceID.NotFound", `The instance ID '${id}' does not exist`);
+      return i;
+    });
+    const items = found.map((i) => {
+      const before = i.state;
+      i.state = "shutting-down";
+      return `<item><instanceId>${i.id}</instanceId><currentState><code>32</code><name>shutting-down</name></currentState><previousState><code>${STATE_CODE[before]}</code><name>${before}</name></previousState></item>`;
+    }).join("");
+    return `<TerminateInstancesResponse xmlns="${NS}"><requestId>${hex(8)}</requestId><instancesSet>${items}</instancesSet></TerminateInstancesResponse>`;
   }
 }

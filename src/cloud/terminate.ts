@@ -1,0 +1,25 @@
+import { ec2Client } from "./ec2";
+import type { Region } from "./regions";
+
+/** Instance IDs of a reservation (terminate --all-from r-…). */
+export async function instancesOfReservation(region: Region, reservation: string): Promise<string[]> {
+  const { DescribeInstancesCommand } = await import("@aws-sdk/client-ec2");
+  const client = await ec2Client(region);
+  try {
+    const out = await client.send(new DescribeInstancesCommand({ Filters: [{ Name: "reservation-id", Values: [reservation] }] }));
+    return (out.Reservations ?? []).flatMap((r) => (r.Instances ?? []).map((i) => i.InstanceId!)).filter(Boolean);
+  } finally {
+    client.destroy();
+  }
+}
+
+export async function terminateInstances(region: Region, ids: string[]): Promise<{ id: string; from: string; to: string }[]> {
+  const { TerminateInstancesCommand } = await import("@aws-sdk/client-ec2");
+  const client = await ec2Client(region);
+  try {
+    const out = await client.send(new TerminateInstancesCommand({ InstanceIds: ids }));
+    return (out.TerminatingInstances ?? []).map((t) => ({ id: t.InstanceId ?? "-", from: t.PreviousState?.Name ?? "-", to: t.CurrentState?.Name ?? "-" }));
+  } finally {
+    client.destroy();
+  }
+}
