@@ -49,7 +49,8 @@ export default defineCommand({
     if (minCount && minCount > count) throw new UsageError(`--min ${minCount} is more than the ${count} instances asked for`);
     const regions = selectRegions(loadRegions({ awsRegion: args["aws-region"] }), allValues(rawArgs, ["region"]));
 
-    let userData = spec ? renderTemplate(findTemplate(spec.name), Object.fromEntries(pairs("set"))) : args["user-data"] ? readUserDataFile(args["user-data"]) : "";
+    const { templateVariables } = await import("../src/cloud/templates");
+    let userData = spec ? renderTemplate(findTemplate(spec.name), templateVariables(regions[0], Object.fromEntries(pairs("set")))) : args["user-data"] ? readUserDataFile(args["user-data"]) : "";
     if (args.proxy) {
       const { proxyForLaunch } = await import("../src/cloud/proxy");
       userData = withProxy(userData, await proxyForLaunch({ valid: args["proxy-valid"] ?? "12:00", limited: !!args.limited }));

@@ -151,6 +151,9 @@ describe("cvm terminate and cvm template", () => {
     expect((await cvm(["template", "show", "batch"], { env })).stdout).toContain("${BATCH_COMMAND:-/bin/true}");
     expect((await cvm(["template", "render", "batch", "--set", "BATCH_COMMAND=/opt/run.sh"], { env })).stdout).toContain("contextualization_command = batch:/opt/run.sh\n");
     mkdirSync(join(work, "config", "templates"), { recursive: true });
+    writeFileSync(join(work, "config", "templates", "site.ini"), "# uses region defaults\n[cernvm]\nenvironment = CLOUD=${REGION},FLAVOUR=${INSTANCE_TYPE}\n");
+    const dry = await cvm(["--region", "CERN", "run", cern.images[0].id, "--template", "site", "--dry-run"], { env });
+    expect(dry.stdout).toContain("environment = CLOUD=CERN,FLAVOUR=m1.large\n");
     writeFileSync(join(work, "config", "templates", "batch.ini"), "# site batch\n[cernvm]\nrepositories = cms\n");
     expect((await cvm(["template", "render", "batch"], { env })).stdout).toBe("[cernvm]\nrepositories = cms\n");
   });

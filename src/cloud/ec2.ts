@@ -21,7 +21,8 @@ class SigV2Signer {
 }
 
 const CONNECT_TIMEOUT_MS = 5_000;
-const REQUEST_TIMEOUT_MS = 20_000;
+/** Seconds to wait for a cloud's answer (CVM_HTTP_TIMEOUT overrides, as for repositories). */
+const requestTimeoutMs = () => 1000 * (Number(process.env.CVM_HTTP_TIMEOUT) > 0 ? Number(process.env.CVM_HTTP_TIMEOUT) : 20);
 
 async function credentialProvider(region: Region): Promise<CredentialProvider | undefined> {
   if (region.credentials.kind === "keys") {
@@ -44,9 +45,17 @@ export async function ec2Client(region: Region): Promise<EC2Client> {
     credentials,
     maxAttempts: 4,
     retryMode: "adaptive", // backs off on throttling before reporting it
-    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS },
+    requestHandler: { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: requestTimeoutMs() },
     ...(region.signatureVersion === 2 ? { signer: new SigV2Signer(credentials ?? (await credentialProvider({ ...region, signatureVersion: 2 }))!) } : {}),
   });
+}
+
+/**
+ * Options for client.send(): a hard deadline over all attempts, because a
+ * server that accepts and never answers must not hang a launch script.
+ */
+export function sendOptions(): { abortSignal: AbortSignal } {
+  return { abortSignal: AbortSignal.timeout(3 * requestTimeoutMs()) };
 }
 
 /** One line saying what went wrong with a cloud, in the user's terms. */
@@ -61,6 +70,7 @@ export function describeCloudError(region: Region, err: unknown): string {
   if (/^InvalidAMIID\./.test(code)) return `unknown image (${code}: ${msg})`;
   if (/LimitExceeded$/.test(code) && code !== "RequestLimitExceeded") return `quota exceeded (${code}: ${msg})`;
   if (/^(RequestLimitExceeded|Throttling|ThrottlingException)$/.test(code)) return `throttled by the cloud, still after retries (${msg})`;
+  if (code === "AbortError" || code === "TimeoutError") return `endpoint ${where} unreachable (no answer within ${(3 * requestTimeoutMs()) / 1000} s)`;
   if (code === "CredentialsProviderError") return `no credentials: set a profile or access_key/secret_key in regions.ini, or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY (${msg})`;
   if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|TimeoutError|timed? ?out|socket hang up|Unable to connect/i.test(`${code} ${msg}`)) return `endpoint ${where} unreachable (${msg})`;
   return code ? `${code}: ${msg}` : msg;

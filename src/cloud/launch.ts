@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { Instance, Reservation, RunInstancesCommandInput } from "@aws-sdk/client-ec2";
-import { describeCloudError, ec2Client } from "./ec2";
+import { describeCloudError, ec2Client, sendOptions } from "./ec2";
 import type { Region } from "./regions";
 import type { RegionFailure } from "./list";
 
@@ -64,12 +64,12 @@ export async function launch(regions: Region[], r: LaunchRequest): Promise<{ ins
     const client = await ec2Client(region);
     const token = regions.length > 1 ? `${base}-${region.name}` : base;
     try {
-      if (!region.onePerCall) return rows(region, await client.send(new RunInstancesCommand(runInput(region, r, r.count, token))));
+      if (!region.onePerCall) return rows(region, await client.send(new RunInstancesCommand(runInput(region, r, r.count, token)), sendOptions()));
       const out: LaunchedInstance[] = [];
       let next = 0;
       const worker = async () => {
         for (let i = next++; i < r.count; i = next++) {
-          const res = await client.send(new RunInstancesCommand(runInput(region, { ...r, minCount: 1 }, 1, `${token}-${i}`)));
+          const res = await client.send(new RunInstancesCommand(runInput(region, { ...r, minCount: 1 }, 1, `${token}-${i}`)), sendOptions());
           out.push(...rows(region, res).map((x) => ({ ...x, index: i })));
         }
       };
@@ -96,7 +96,7 @@ export async function waitRunning(regions: Region[], launched: LaunchedInstance[
       if (!ids.length) continue;
       const client = await ec2Client(region);
       try {
-        const out = await client.send(new DescribeInstancesCommand({ InstanceIds: ids }));
+        const out = await client.send(new DescribeInstancesCommand({ InstanceIds: ids }), sendOptions());
         for (const res of out.Reservations ?? []) updated.push(...rows(region, res));
       } finally {
         client.destroy();

@@ -1,5 +1,5 @@
 import type { _InstanceType, Filter } from "@aws-sdk/client-ec2";
-import { describeCloudError, ec2Client } from "./ec2";
+import { describeCloudError, ec2Client, sendOptions } from "./ec2";
 import type { Region } from "./regions";
 
 export interface InstanceRow {
@@ -36,7 +36,7 @@ export function listInstances(regions: Region[], f: ListFilters) {
     const client = await ec2Client(region);
     const rows: InstanceRow[] = [];
     const filters = instanceFilters(f);
-    for await (const page of paginateDescribeInstances({ client, pageSize: 1000 }, filters.length ? { Filters: filters } : {})) {
+    for await (const page of paginateDescribeInstances({ client, pageSize: 1000 }, filters.length ? { Filters: filters } : {}, sendOptions())) {
       for (const r of page.Reservations ?? []) for (const i of r.Instances ?? []) {
         rows.push({
           region: region.name, id: dash(i.InstanceId), reservation: dash(r.ReservationId), owner: dash(r.OwnerId),
@@ -58,7 +58,7 @@ export function listImages(regions: Region[], f: ListFilters) {
     const client = await ec2Client(region);
     const filters: Filter[] = f.name ? [{ Name: "name", Values: [f.name] }] : [];
     for (const [k, v] of f.tags ?? []) filters.push({ Name: `tag:${k}`, Values: [v] });
-    const out = await client.send(new DescribeImagesCommand({ Owners: f.owner ? [f.owner] : undefined, Filters: filters.length ? filters : undefined }));
+    const out = await client.send(new DescribeImagesCommand({ Owners: f.owner ? [f.owner] : undefined, Filters: filters.length ? filters : undefined }), sendOptions());
     client.destroy();
     return (out.Images ?? []).map((i): ImageRow => ({
       region: region.name, id: dash(i.ImageId), location: dash(i.ImageLocation), state: dash(i.State), visibility: i.Public ? "public" : "private",

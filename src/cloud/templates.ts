@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError } from "../cli/errors";
 import { configDir } from "../cvmfs/publish/config";
+import type { Region } from "./regions";
 
 /**
  * user_data templates: `[cernvm]` INI in the form the agent reads, with
@@ -39,6 +40,13 @@ export function parseTemplateSpec(spec: string): { name: string; count?: number 
   const m = /^([A-Za-z0-9_.-]+)(?::(\d+))?$/.exec(spec);
   if (!m || (m[2] !== undefined && Number(m[2]) < 1)) throw new UsageError(`--template '${spec}': expected NAME or NAME:COUNT`);
   return { name: m[1], count: m[2] === undefined ? undefined : Number(m[2]) };
+}
+
+/** Variables for a template: the region's name and defaults, under what --set gives. */
+export function templateVariables(region: Region, set: Record<string, string>): Record<string, string> {
+  const d = region.defaults;
+  const fromRegion: Record<string, string | undefined> = { REGION: region.name, INSTANCE_TYPE: d.instanceType, KEY: d.key, GROUP: d.group, KERNEL: d.kernel };
+  return { ...Object.fromEntries(Object.entries(fromRegion).filter((e): e is [string, string] => e[1] !== undefined)), ...set };
 }
 
 /** Fills ${VAR} and ${VAR:-default} (defaults may hold variables); comment lines are dropped. Unknown variables are an error. */

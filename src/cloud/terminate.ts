@@ -1,4 +1,4 @@
-import { ec2Client } from "./ec2";
+import { ec2Client, sendOptions } from "./ec2";
 import type { Region } from "./regions";
 
 /** Instance IDs of a reservation (terminate --all-from r-…). */
@@ -6,7 +6,7 @@ export async function instancesOfReservation(region: Region, reservation: string
   const { DescribeInstancesCommand } = await import("@aws-sdk/client-ec2");
   const client = await ec2Client(region);
   try {
-    const out = await client.send(new DescribeInstancesCommand({ Filters: [{ Name: "reservation-id", Values: [reservation] }] }));
+    const out = await client.send(new DescribeInstancesCommand({ Filters: [{ Name: "reservation-id", Values: [reservation] }] }), sendOptions());
     return (out.Reservations ?? []).flatMap((r) => (r.Instances ?? []).map((i) => i.InstanceId!)).filter(Boolean);
   } finally {
     client.destroy();
@@ -17,7 +17,7 @@ export async function terminateInstances(region: Region, ids: string[]): Promise
   const { TerminateInstancesCommand } = await import("@aws-sdk/client-ec2");
   const client = await ec2Client(region);
   try {
-    const out = await client.send(new TerminateInstancesCommand({ InstanceIds: ids }));
+    const out = await client.send(new TerminateInstancesCommand({ InstanceIds: ids }), sendOptions());
     return (out.TerminatingInstances ?? []).map((t) => ({ id: t.InstanceId ?? "-", from: t.PreviousState?.Name ?? "-", to: t.CurrentState?.Name ?? "-" }));
   } finally {
     client.destroy();

@@ -15,6 +15,8 @@ export interface Ec2DoubleOptions {
   pageLimit?: number;          // at most this many reservations a page, whatever MaxResults says (as EC2 may)
   onePerCall?: boolean;        // start one VM per RunInstances whatever MaxCount says (OpenNebula econe-server)
   instanceLimit?: number;      // quota: RunInstances beyond it fails with InstanceLimitExceeded
+  throttle?: boolean;          // every request answered with RequestLimitExceeded (HTTP 503)
+  silent?: boolean;            // accept requests and never answer
 }
 
 interface Instance { userData?: string; id: string; reservation: string; image: string; state: string; type: string; key: string; group: string; dns: string; launch: string; index: number; tags: Record<string, string>; }
@@ -61,6 +63,7 @@ export class Ec2Double {
   }
 
   private async handle(req: Request): Promise<Response> {
+    if (this.o.silent) return new Promise<Response>(() => {});
     const url = new URL(req.url);
     const body = req.method === "POST" ? await req.text() : "";
     const params = Object.fromEntries(new URLSearchParams(req.method === "POST" ? body : url.search));
@@ -69,6 +72,7 @@ export class Ec2Double {
       else this.verifyV2(req, url, params);
       const action = params.Action;
       this.requests.push({ action, params });
+      if (this.o.throttle) throw new Ec2Error("RequestLimitExceeded", "Request limit exceeded.", 503);
       const xml = this.dispatch(action, params);
       return new Response(`<?xml version="1.0" encoding="UTF-8"?>\n${xml}`, { headers: { "Content-Type": "text/xml;charset=UTF-8" } });
     } catch (err) {
