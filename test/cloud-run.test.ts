@@ -34,8 +34,17 @@ afterAll(() => {
 });
 
 const runs = (s: Ec2Double) => s.requests.filter((r) => r.action === "RunInstances");
-/** What the cloud received as user data, read back as the API returns it (DescribeInstanceAttribute), decoded. */
-const userDataOf = async (_region: string, s: Ec2Double, id: string) => Buffer.from(s.instances.find((i) => i.id === id)?.userData ?? "", "base64");
+/** What the cloud received as user data, read back through the API (DescribeInstanceAttribute userData), decoded. */
+async function userDataOf(_region: string, s: Ec2Double, id: string): Promise<Buffer> {
+  const { EC2Client, DescribeInstanceAttributeCommand } = await import("@aws-sdk/client-ec2");
+  const client = new EC2Client({ endpoint: s.url, region: "us-east-1", credentials: { accessKeyId: s.o.accessKeyId, secretAccessKey: s.o.secretAccessKey } });
+  try {
+    const out = await client.send(new DescribeInstanceAttributeCommand({ InstanceId: id, Attribute: "userData" }));
+    return Buffer.from(out.UserData?.Value ?? "", "base64");
+  } finally {
+    client.destroy();
+  }
+}
 
 describe("cvm run", () => {
   test("--template panda-wn:3: one RunInstances with MinCount = MaxCount = 3, region defaults, the rendered user_data", async () => {
