@@ -1,5 +1,4 @@
 import { defineCommand } from "citty";
-import { UsageError } from "../src/cli/errors";
 
 export default defineCommand({
   meta: { name: "ls", description: "List instances (or images with -i) in one or more regions" },
@@ -16,16 +15,12 @@ export default defineCommand({
     tag: { type: "string", description: "Only with this tag (repeatable)", valueHint: "K=V" },
   },
   async run({ args, rawArgs }) {
-    const { allValues } = await import("../src/cli/args");
+    const { allValues, keyValues } = await import("../src/cli/args");
     const { loadRegions, selectRegions } = await import("../src/cloud/regions");
     const { listImages, listInstances } = await import("../src/cloud/list");
     const { printJson, printTable } = await import("../src/cli/output");
     const { CvmError, EXIT } = await import("../src/cli/errors");
-    const tags = allValues(rawArgs, ["tag"]).map((t): [string, string] => {
-      const eq = t.indexOf("=");
-      if (eq < 1) throw new UsageError(`--tag '${t}': expected KEY=VALUE`);
-      return [t.slice(0, eq), t.slice(eq + 1)];
-    });
+    const tags = keyValues(rawArgs, "tag");
     const regions = selectRegions(loadRegions({ awsRegion: args["aws-region"] }), allValues(rawArgs, ["region"]));
     const filters = { state: args.state, owner: args.owner, name: args.name, tags };
     const many = regions.length > 1;

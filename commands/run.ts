@@ -27,16 +27,12 @@ export default defineCommand({
     json: { type: "boolean", description: "Result as JSON" },
   },
   async run({ args, rawArgs }) {
-    const { allValues } = await import("../src/cli/args");
+    const { allValues, keyValues } = await import("../src/cli/args");
     const { CvmError, EXIT } = await import("../src/cli/errors");
     const { loadRegions, selectRegions } = await import("../src/cloud/regions");
     const { findTemplate, parseTemplateSpec, renderTemplate } = await import("../src/cloud/templates");
     const { packUserData, readUserDataFile, withProxy } = await import("../src/cloud/user-data");
-    const pairs = (name: string) => allValues(rawArgs, [name]).map((kv): [string, string] => {
-      const eq = kv.indexOf("=");
-      if (eq < 1) throw new UsageError(`--${name} '${kv}': expected KEY=VALUE`);
-      return [kv.slice(0, eq), kv.slice(eq + 1)];
-    });
+    const pairs = (name: string) => keyValues(rawArgs, name);
     const positive = (v: string, name: string) => {
       if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--${name} '${v}': expected a positive whole number`);
       return Number(v);

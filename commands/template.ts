@@ -19,12 +19,8 @@ export default defineCommand({
     if (!args.name) throw new UsageError(`template ${args.action} needs a template name`);
     const t = findTemplate(args.name);
     if (args.action === "show") return void process.stdout.write(t.text);
-    const { allValues } = await import("../src/cli/args");
-    const vars = Object.fromEntries(allValues(rawArgs, ["set"]).map((kv) => {
-      const eq = kv.indexOf("=");
-      if (eq < 1) throw new UsageError(`--set '${kv}': expected KEY=VALUE`);
-      return [kv.slice(0, eq), kv.slice(eq + 1)];
-    }));
+    const { keyValues } = await import("../src/cli/args");
+    const vars = Object.fromEntries(keyValues(rawArgs, "set"));
     process.stdout.write(renderTemplate(t, vars));
   },
 });

@@ -113,3 +113,12 @@ export function allValues(tokens: string[], names: string[]): string[] {
   }
   return out;
 }
+
+/** Every KEY=VALUE given to a repeatable option (`--tag a=b --tag c=d`); anything else is a usage error. */
+export function keyValues(tokens: string[], name: string): [string, string][] {
+  return allValues(tokens, [name]).map((kv) => {
+    const eq = kv.indexOf("=");
+    if (eq < 1) throw new UsageError(`--${name} '${kv}': expected KEY=VALUE`);
+    return [kv.slice(0, eq), kv.slice(eq + 1)];
+  });
+}
