@@ -10,6 +10,7 @@ const result = await Bun.build({
   // Worker scripts are entry points of their own inside the binary.
   entrypoints: ["main.ts", "src/cvmfs/publish/ingest-worker.ts"],
   format: "esm",
+  splitting: true, // lazily imported commands (the AWS SDK above all) stay out of start-up
   minify: true,
   bytecode: true, // parsed ahead of time: start-up is most of a short command's run
   sourcemap: "none",
