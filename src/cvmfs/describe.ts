@@ -1,12 +1,7 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { writeFileAtomic } from "../sys/atomic";
 import { certificateFingerprint, formatFingerprint } from "./certificate";
 import type { Chunk, Dirent } from "./dirent";
 import { toHex } from "./hash";
-import { readTags } from "./history";
-import { fetchObject, type Repository } from "./repository";
+import type { Repository } from "./repository";
 
 /** `drwxr-xr-x`, as ls prints a mode. */
 export function modeString(mode: number): string {
@@ -33,17 +28,7 @@ export function describeDirent(d: Dirent, chunks?: Chunk[]) {
 
 export async function repositoryInfo(repo: Repository) {
   const m = repo.manifest;
-  let tags: { name: string; revision: number; hash: string; timestamp: number }[] = [];
-  if (m.history) {
-    const dir = mkdtempSync(join(tmpdir(), "cvm-info-"));
-    try {
-      const file = join(dir, "history.sqlite");
-      writeFileAtomic(file, await fetchObject(repo.source, m.history, "H", "history database"), 0o600);
-      tags = readTags(file).map((t) => ({ name: t.name, revision: t.revision, hash: toHex(t.hash), timestamp: t.timestamp }));
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
+  const tags = (await repo.tags()).map((t) => ({ name: t.name, revision: t.revision, hash: toHex(t.hash), timestamp: t.timestamp }));
   return {
     fqrn: repo.fqrn, source: repo.source.location, revision: m.revision, rootHash: toHex(m.rootHash),
     ttl: (await repo.root()).reader.ttl ?? m.ttl, published: m.publishedAt ? new Date(m.publishedAt * 1000).toISOString() : undefined,

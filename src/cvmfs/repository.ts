@@ -4,6 +4,7 @@ import { join } from "node:path";
 import type { KeyObject } from "node:crypto";
 import { writeFileAtomic } from "../sys/atomic";
 import { CatalogReader } from "./catalog-reader";
+import { readTags, type Tag } from "./history";
 import { certificateFingerprint, certificatePublicKey } from "./certificate";
 import type { Chunk, Dirent } from "./dirent";
 import { RepositoryError } from "./errors";
@@ -166,6 +167,14 @@ export class Repository {
       yield a;
       for (const n of a.reader.nested()) queue.push(await this.attach(n.path, n.hash));
     }
+  }
+
+  /** The tags of the history database (none when the manifest names no history). */
+  async tags(): Promise<Tag[]> {
+    if (!this.manifest.history) return [];
+    const file = join(this.workDir, `${toHex(this.manifest.history)}.history.sqlite`);
+    writeFileAtomic(file, await fetchObject(this.source, this.manifest.history, "H", "history database"), 0o600);
+    return readTags(file);
   }
 
   /** Opens an older root catalog (from the history) in a separate view; for verify --all. */

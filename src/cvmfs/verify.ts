@@ -1,11 +1,6 @@
-import { readTags } from "./history";
 import { RepositoryError } from "./errors";
 import { objectPath, toHex, type ContentHash, type ObjectSuffix } from "./hash";
 import { fetchObject, type Repository } from "./repository";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { writeFileAtomic } from "../sys/atomic";
 
 export interface VerifyReport {
   revisions: number[];
@@ -43,16 +38,8 @@ export async function verifyRepository(repo: Repository, opts: { all?: boolean; 
   if (m.metainfo) await check(m.metainfo, "M", "meta-info");
 
   const roots: { revision: number; hash: ContentHash }[] = [{ revision: m.revision, hash: m.rootHash }];
-  if (opts.all && m.history) {
-    const dir = mkdtempSync(join(tmpdir(), "cvm-verify-"));
-    try {
-      const file = join(dir, "history.sqlite");
-      writeFileAtomic(file, await fetchObject(repo.source, m.history, "H", "history database"), 0o600);
-      for (const t of readTags(file)) if (!roots.some((r) => toHex(r.hash) === toHex(t.hash))) roots.push({ revision: t.revision, hash: t.hash });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
+  if (opts.all)
+    for (const t of await repo.tags()) if (!roots.some((r) => toHex(r.hash) === toHex(t.hash))) roots.push({ revision: t.revision, hash: t.hash });
 
   for (const root of roots) {
     report.revisions.push(root.revision);
