@@ -15,6 +15,7 @@ import { fetchObject, Repository } from "../repository";
 import { DirectorySource } from "../source";
 import { daysLeft } from "../whitelist";
 import { buildCatalog, type FileContent, type PreviousCatalog } from "./catalogs";
+import type { Dirent } from "../dirent";
 import { DEFAULT_CHUNKING, type ChunkingOptions } from "./chunker";
 import { IngestPool } from "./ingest-pool";
 import { loadPublisherKeys } from "./keys";
@@ -100,7 +101,7 @@ export async function publishRevision(o: SyncOptions): Promise<SyncResult> {
     scanning.done();
 
     const previous = new Map<string, PreviousCatalog>();
-    const previousFiles = new Map<string, { reader: PreviousCatalog["reader"]; size: number; mtime: number; mtimeNs?: number; content: FileContent }>();
+    const previousFiles = new Map<string, { reader: PreviousCatalog["reader"]; dirent: Dirent }>();
     if (previousRepo) {
       const sizes = new Map<string, number>([["", previousRepo.manifest.rootCatalogSize ?? 0]]);
       for await (const cat of previousRepo.catalogs()) {
@@ -108,7 +109,7 @@ export async function publishRevision(o: SyncOptions): Promise<SyncResult> {
         for (const n of cat.reader.nested()) sizes.set(n.path, n.size);
         for (const d of cat.reader.entries()) {
           if (d.kind !== "file" || (!d.hash && !d.chunked)) continue;
-          previousFiles.set(d.path, { reader: cat.reader, size: d.size, mtime: d.mtime, mtimeNs: d.mtimeNs, content: { hash: d.hash, compressed: d.compressed, chunks: d.chunked ? [] : undefined } });
+          previousFiles.set(d.path, { reader: cat.reader, dirent: d });
         }
       }
     }
@@ -121,9 +122,9 @@ export async function publishRevision(o: SyncOptions): Promise<SyncResult> {
     const toIngest: SourceNode[] = [];
     for (const f of files) {
       const prev = previousFiles.get(f.path);
-      if (!o.checksum && prev && prev.size === f.size && prev.mtime === f.mtime && (prev.mtimeNs === undefined || prev.mtimeNs === f.mtimeNs)) {
-        const c = prev.content;
-        content.set(f.path, c.chunks ? { ...c, chunks: prev.reader.chunks(f.path) } : c);
+      const d = prev?.dirent;
+      if (!o.checksum && prev && d && d.size === f.size && d.mtime === f.mtime && (d.mtimeNs === undefined || d.mtimeNs === f.mtimeNs)) {
+        content.set(f.path, { hash: d.hash, compressed: d.compressed, chunks: d.chunked ? prev.reader.chunks(f.path) : undefined });
       } else toIngest.push(f);
     }
 
