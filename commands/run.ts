@@ -27,21 +27,17 @@ export default defineCommand({
     json: { type: "boolean", description: "Result as JSON" },
   },
   async run({ args, rawArgs }) {
-    const { allValues, keyValues } = await import("../src/cli/args");
+    const { allValues, keyValues, positiveInteger } = await import("../src/cli/args");
     const { CvmError, EXIT } = await import("../src/cli/errors");
     const { loadRegions, selectRegions } = await import("../src/cloud/regions");
     const { findTemplate, parseTemplateSpec, renderTemplate } = await import("../src/cloud/templates");
     const { packUserData, readUserDataFile, withProxy } = await import("../src/cloud/user-data");
     const pairs = (name: string) => keyValues(rawArgs, name);
-    const positive = (v: string, name: string) => {
-      if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--${name} '${v}': expected a positive whole number`);
-      return Number(v);
-    };
     if (!/^[a-z]+-[0-9a-zA-Z]+$/.test(args.image)) throw new UsageError(`image '${args.image}': expected an image ID such as ami-0123abcd`);
     if (args.template && args["user-data"]) throw new UsageError("--template and --user-data exclude each other");
     const spec = args.template ? parseTemplateSpec(args.template) : undefined;
-    const count = args.count ? positive(args.count, "count") : spec?.count ?? 1;
-    const minCount = args.min ? positive(args.min, "min") : undefined;
+    const count = args.count ? positiveInteger(args.count, "count") : spec?.count ?? 1;
+    const minCount = args.min ? positiveInteger(args.min, "min") : undefined;
     if (minCount && minCount > count) throw new UsageError(`--min ${minCount} is more than the ${count} instances asked for`);
     const regions = selectRegions(loadRegions({ awsRegion: args["aws-region"] }), allValues(rawArgs, ["region"]));
 

@@ -17,16 +17,14 @@ export default defineCommand({
     const { initRepository } = await import("../../src/cvmfs/publish/init");
     const { toHex } = await import("../../src/cvmfs/hash");
     const fqrn = validateFqrn(args.fqrn);
-    const positiveInt = (v: string, name: string) => {
-      if (!/^\d+$/.test(v) || Number(v) === 0) throw new UsageError(`--${name} '${v}': expected a positive whole number`);
-      return Number(v);
-    };
+    const { positiveInteger } = await import("../../src/cli/args");
+    const { MAX_WHITELIST_DAYS } = await import("../../src/cvmfs/whitelist");
     let algorithm;
     try { algorithm = parseAlgorithmName(args["hash-algorithm"]); } catch (err) { throw new UsageError(`--hash-algorithm: ${(err as Error).message}`); }
     const keysDir = args.keys ?? defaultKeysDir();
     const r = await initRepository({
       fqrn, storage: args.storage, keysDir, algorithm,
-      ttl: positiveInt(args.ttl, "ttl"), whitelistDays: positiveInt(args["whitelist-days"], "whitelist-days"),
+      ttl: positiveInteger(args.ttl, "ttl"), whitelistDays: positiveInteger(args["whitelist-days"], "whitelist-days", MAX_WHITELIST_DAYS),
     });
     const domain = fqrn.split(".").slice(1).join(".");
     process.stdout.write(

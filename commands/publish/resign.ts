@@ -1,5 +1,4 @@
 import { defineCommand } from "citty";
-import { UsageError } from "../../src/cli/errors";
 
 export default defineCommand({
   meta: { name: "resign", description: "Renew the whitelist (sign it again with the master key)" },
@@ -13,9 +12,11 @@ export default defineCommand({
     const { readPublisherConfig, validateFqrn } = await import("../../src/cvmfs/publish/config");
     const { writeWhitelist } = await import("../../src/cvmfs/publish/init");
     const fqrn = validateFqrn(args.fqrn);
-    if (!/^\d+$/.test(args.days) || Number(args.days) === 0) throw new UsageError(`--days '${args.days}': expected a positive whole number`);
+    const { positiveInteger } = await import("../../src/cli/args");
+    const { MAX_WHITELIST_DAYS } = await import("../../src/cvmfs/whitelist");
+    const days = positiveInteger(args.days, "days", MAX_WHITELIST_DAYS);
     const c = readPublisherConfig(fqrn, { storage: args.storage, keys: args.keys });
-    const expires = writeWhitelist({ fqrn, storage: c.storage, keysDir: c.keys, days: Number(args.days), algorithm: c.algorithm });
+    const expires = writeWhitelist({ fqrn, storage: c.storage, keysDir: c.keys, days, algorithm: c.algorithm });
     process.stdout.write(`Whitelist of ${fqrn} signed, valid until ${expires.toISOString()}\n`);
   },
 });

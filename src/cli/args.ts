@@ -122,3 +122,10 @@ export function keyValues(tokens: string[], name: string): [string, string][] {
     return [kv.slice(0, eq), kv.slice(eq + 1)];
   });
 }
+
+/** A `--name N` value that must be a whole number ≥ 1 (and at most `max` when given). */
+export function positiveInteger(value: string, name: string, max?: number): number {
+  if (!/^\d+$/.test(value) || Number(value) < 1 || (max !== undefined && Number(value) > max))
+    throw new UsageError(`--${name} '${value}': expected a whole number from 1${max !== undefined ? ` to ${max}` : ""}`);
+  return Number(value);
+}

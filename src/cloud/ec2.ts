@@ -2,6 +2,7 @@ import type { EC2Client } from "@aws-sdk/client-ec2";
 import type { HttpRequest, RequestSigningArguments } from "@smithy/types";
 import type { Region } from "./regions";
 import { signParamsV2, canonicalQueryString } from "./sigv2";
+import { httpTimeoutSeconds } from "../sys/config";
 
 type Credentials = { accessKeyId: string; secretAccessKey: string; sessionToken?: string };
 type CredentialProvider = () => Promise<Credentials>;
@@ -22,7 +23,7 @@ class SigV2Signer {
 
 const CONNECT_TIMEOUT_MS = 5_000;
 /** Seconds to wait for a cloud's answer (CVM_HTTP_TIMEOUT overrides, as for repositories). */
-const requestTimeoutMs = () => 1000 * (Number(process.env.CVM_HTTP_TIMEOUT) > 0 ? Number(process.env.CVM_HTTP_TIMEOUT) : 20);
+const requestTimeoutMs = () => 1000 * httpTimeoutSeconds();
 
 async function credentialProvider(region: Region): Promise<CredentialProvider | undefined> {
   if (region.credentials.kind === "keys") {

@@ -2,7 +2,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "ini";
 import { CvmError, errnoCode, UsageError } from "../cli/errors";
-import { configDir } from "../cvmfs/publish/config";
+import { configDir } from "../sys/config";
 import { octalMode } from "../sys/mode";
 
 /** An EC2-compatible cloud endpoint and how to talk to it. */

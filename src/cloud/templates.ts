@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { UsageError } from "../cli/errors";
-import { configDir } from "../cvmfs/publish/config";
+import { configDir } from "../sys/config";
 import type { Region } from "./regions";
 
 /**

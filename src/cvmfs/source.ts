@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { errnoCode } from "../cli/errors";
 import { RepositoryError } from "./errors";
+import { httpTimeoutSeconds } from "../sys/config";
 
 /**
  * Where a reader gets repository files from: a stratum's HTTP URL or a local
@@ -13,8 +14,7 @@ export interface RepositorySource {
   get(path: string): Promise<Uint8Array>;   // "data/ab/cd…C", ".cvmfspublished"; RepositoryError if absent
 }
 
-/** Seconds to wait for a server (CVM_HTTP_TIMEOUT overrides). */
-const fetchTimeoutMs = () => 1000 * (Number(process.env.CVM_HTTP_TIMEOUT) > 0 ? Number(process.env.CVM_HTTP_TIMEOUT) : 20);
+const fetchTimeoutMs = () => 1000 * httpTimeoutSeconds();
 
 export class HttpSource implements RepositorySource {
   readonly location: string;

@@ -14,6 +14,9 @@ export interface Whitelist {
   caChain: boolean;          // "Wcachain"
 }
 
+/** Longest whitelist lifetime a publisher may sign: ten years keeps the expiry a four-digit year every client parses. */
+export const MAX_WHITELIST_DAYS = 3650;
+
 /** YYYYMMDDHHMMSS in UTC. */
 const stamp = (d: Date) => d.toISOString().replace(/[-:T]/g, "").slice(0, 14);
 

@@ -1,9 +1,9 @@
 import { mkdirSync, readFileSync } from "node:fs";
-import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parse, stringify } from "ini";
 import { errnoCode, UsageError } from "../../cli/errors";
 import { writeFileAtomic } from "../../sys/atomic";
+import { configDir } from "../../sys/config";
 import { parseAlgorithmName, type HashAlgorithm } from "../hash";
 
 /**
@@ -18,7 +18,6 @@ export interface PublisherConfig {
   ttl: number;
 }
 
-export const configDir = (env = process.env) => env.CVM_CONFIG_DIR || join(env.XDG_CONFIG_HOME || join(homedir(), ".config"), "cvm");
 export const defaultKeysDir = (env = process.env) => join(configDir(env), "keys");
 const configFile = (fqrn: string) => join(configDir(), "publish", `${fqrn}.ini`);
 
