@@ -16,11 +16,11 @@ export default defineCommand({
       const entries = await repo.list(args.path ?? "/");
       const { describeDirent, modeString } = await import("../../src/cvmfs/describe");
       if (args.json) return (await import("../../src/cli/output")).printJson(entries.map((e) => describeDirent(e)));
-      if (!args.long) return void process.stdout.write(entries.map((e) => e.name + "\n").join(""));
-      const { printTable } = await import("../../src/cli/output");
+      const { escapeName, printTable } = await import("../../src/cli/output");
+      if (!args.long) return void process.stdout.write(entries.map((e) => escapeName(e.name) + "\n").join(""));
       printTable(["MODE", "LINKS", "UID", "GID", "SIZE", "MTIME", "NAME"], entries.map((e) => [
         modeString(e.mode), String(e.linkcount), String(e.uid), String(e.gid), String(e.size),
-        new Date(e.mtime * 1000).toISOString(), e.kind === "symlink" ? `${e.name} -> ${e.symlink}` : e.name,
+        new Date(e.mtime * 1000).toISOString(), e.kind === "symlink" ? `${escapeName(e.name)} -> ${escapeName(e.symlink ?? "")}` : escapeName(e.name),
       ]), !!args.headers);
     } finally {
       repo.close();

@@ -11,8 +11,10 @@ export default defineCommand({
       const { describeDirent } = await import("../../src/cvmfs/describe");
       const info = describeDirent(d, d.chunked ? await repo.chunks(d) : undefined);
       if (args.json) return (await import("../../src/cli/output")).printJson(info);
+      const { escapeName } = await import("../../src/cli/output");
       const { chunks, ...fields } = info;
-      for (const [k, v] of Object.entries(fields)) if (v !== undefined) process.stdout.write(`${k.padEnd(13)} ${typeof v === "object" ? JSON.stringify(v) : v}\n`);
+      for (const [k, v] of Object.entries(fields))
+        if (v !== undefined) process.stdout.write(`${k.padEnd(13)} ${typeof v === "object" ? JSON.stringify(v) : typeof v === "string" ? escapeName(v) : v}\n`);
       for (const c of chunks ?? []) process.stdout.write(`${"chunk".padEnd(13)} ${c.offset} +${c.size} ${c.hash}\n`);
     } finally {
       repo.close();

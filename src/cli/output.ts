@@ -8,3 +8,14 @@ export function printTable(header: string[], rows: string[][], withHeader: boole
   const lines = withHeader ? [header, ...rows] : rows;
   if (lines.length) process.stdout.write(lines.map((r) => r.join("\t")).join("\n") + "\n");
 }
+
+const C_ESCAPES: Record<string, string> = { "\x07": "\\a", "\b": "\\b", "\t": "\\t", "\n": "\\n", "\v": "\\v", "\f": "\\f", "\r": "\\r", "\\": "\\\\" };
+
+/**
+ * A name from somewhere untrusted, safe to print on a terminal: control
+ * characters and backslashes as C escapes (`\n`, `\033`), as `ls -b` shows
+ * them, so a name cannot move the cursor, fake a line or hide its length.
+ */
+export function escapeName(s: string): string {
+  return s.replace(/[\x00-\x1f\x7f-\x9f\\]/g, (c) => C_ESCAPES[c] ?? "\\" + c.charCodeAt(0).toString(8).padStart(3, "0"));
+}

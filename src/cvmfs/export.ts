@@ -1,4 +1,4 @@
-import { chownSync, closeSync, fsyncSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync, chmodSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fchownSync, fsyncSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { CvmError, errnoCode } from "../cli/errors";
 import type { Dirent } from "./dirent";
@@ -17,7 +17,10 @@ function safeName(d: Dirent): string {
 /**
  * Copies a repository subtree to `dest` (which must not exist) with modes,
  * mtimes, symlinks (raw targets) and hardlinks; ownership too when run as
- * root. Files are created exclusively, so nothing outside `dest` is touched.
+ * root. Files are created exclusively and finished through their open
+ * descriptor; links are never followed (lchown, lutimes, and no chmod on a
+ * link), so a link in the repository cannot make us change anything outside
+ * `dest`, nor anything inside it twice.
  */
 export async function exportTree(repo: Repository, path: string, dest: string): Promise<ExportStats> {
   const stats: ExportStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0 };
@@ -25,7 +28,8 @@ export async function exportTree(repo: Repository, path: string, dest: string): 
   const top = await repo.stat(path);
   const dirTimes: [string, Dirent][] = [];
 
-  const own = (target: string, d: Dirent) => { if (asRoot) { try { chownSync(target, d.uid, d.gid); } catch { /* best effort */ } } };
+  // Ownership is best effort (an id the system cannot hold), never through a link.
+  const own = (target: string, d: Dirent) => { if (asRoot) { try { lchownSync(target, d.uid, d.gid); } catch { /* best effort */ } } };
 
   const writeFile = async (target: string, d: Dirent) => {
     let fd: number;
@@ -39,13 +43,13 @@ export async function exportTree(repo: Repository, path: string, dest: string): 
         writeSync(fd, piece);
         stats.bytes += piece.length;
       }
+      if (asRoot) { try { fchownSync(fd, d.uid, d.gid); } catch { /* best effort */ } }
+      fchmodSync(fd, d.mode & 0o7777); // after chown, which clears setuid bits
+      futimesSync(fd, d.mtime, d.mtime);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
-    own(target, d);
-    chmodSync(target, d.mode & 0o7777);
-    utimesSync(target, d.mtime, d.mtime);
     stats.files++;
   };
 
@@ -65,14 +69,14 @@ export async function exportTree(repo: Repository, path: string, dest: string): 
           stats.hardlinks++;
           continue;
         }
-        await copy(child, childTarget);
+        await step(child, childTarget);
         if (child.kind === "file" && child.hardlinkGroup) groups.set(child.hardlinkGroup, childTarget);
       }
       own(target, d);
       dirTimes.push([target, d]); // modes and times after the children are in
     } else if (d.kind === "symlink") {
       symlinkSync(d.symlink ?? "", target);
-      if (asRoot) { try { chownSync(target, d.uid, d.gid); } catch { /* best effort */ } }
+      own(target, d);
       try { lutimesSync(target, d.mtime, d.mtime); } catch { /* not everywhere */ }
       stats.symlinks++;
     } else if (d.kind === "file") {
@@ -82,10 +86,25 @@ export async function exportTree(repo: Repository, path: string, dest: string): 
     }
   };
 
-  await copy(top, dest);
+  // A system call that fails (a name too long, a full disk, times the filesystem cannot hold) names its target.
+  const step = async (d: Dirent, target: string) => {
+    try {
+      await copy(d, target);
+    } catch (err) {
+      if (err instanceof CvmError || !errnoCode(err)) throw err;
+      throw new CvmError(`${target}: ${(err as Error).message}`);
+    }
+  };
+
+  await step(top, dest);
   for (const [target, d] of dirTimes) { // children before parents: a read-only parent comes last
-    chmodSync(target, d.mode & 0o7777);
-    utimesSync(target, d.mtime, d.mtime);
+    const fd = openSync(target, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    try {
+      fchmodSync(fd, d.mode & 0o7777);
+      futimesSync(fd, d.mtime, d.mtime);
+    } finally {
+      closeSync(fd);
+    }
   }
   return stats;
 }

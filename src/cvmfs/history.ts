@@ -1,6 +1,7 @@
 import { Database } from "bun:sqlite";
 import { parseHex, toHex, type ContentHash } from "./hash";
 import { RepositoryError } from "./errors";
+import { MAX_TIMESTAMP } from "./limits";
 
 /** The tag database (H object): schema 1.0 revision 3, as cvmfs_server writes it (spec §1.6.2). */
 const DDL = [
@@ -45,16 +46,26 @@ export function recordPublish(file: string, p: { tagName: string; rootHash: Cont
 }
 
 export function readTags(file: string): Tag[] {
-  const db = new Database(file, { readonly: true });
+  let db: Database | undefined;
   try {
-    return (db.query("SELECT name, hash, revision, timestamp, channel, description, size FROM tags").all() as Record<string, unknown>[]).map((r) => {
-      try {
-        return { name: String(r.name), hash: parseHex(String(r.hash)), revision: Number(r.revision), timestamp: Number(r.timestamp), channel: Number(r.channel ?? 0), description: String(r.description ?? ""), size: Number(r.size ?? 0) };
-      } catch {
-        throw new RepositoryError(`history database: tag '${String(r.name)}' has a bad hash '${String(r.hash)}'`);
-      }
+    db = new Database(file, { readonly: true });
+    const rows = db.query("SELECT name, hash, revision, timestamp, channel, description, size FROM tags").all() as Record<string, unknown>[];
+    return rows.map((r) => {
+      const name = String(r.name);
+      const int = (column: string, fallback?: number) => {
+        const v = r[column] ?? fallback;
+        if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0 || (column === "timestamp" && v > MAX_TIMESTAMP))
+          throw new RepositoryError(`history database: tag '${name.slice(0, 60)}' has a bad ${column} ${JSON.stringify(String(r[column])).slice(0, 40)}`);
+        return v;
+      };
+      let hash: ContentHash;
+      try { hash = parseHex(String(r.hash)); } catch { throw new RepositoryError(`history database: tag '${name.slice(0, 60)}' has a bad hash '${String(r.hash).slice(0, 60)}'`); }
+      return { name, hash, revision: int("revision"), timestamp: int("timestamp"), channel: int("channel", 0), description: String(r.description ?? ""), size: int("size", 0) };
     });
+  } catch (err) {
+    if (err instanceof RepositoryError) throw err;
+    throw new RepositoryError(`history database: not readable (${(err as Error).message})`);
   } finally {
-    db.close();
+    db?.close();
   }
 }

@@ -1,5 +1,6 @@
 import { sign, verify, type KeyObject } from "node:crypto";
 import { RepositoryError } from "./errors";
+import { MAX_TIMESTAMP } from "./limits";
 import { hashBytes, parseHex, toHex, type ContentHash } from "./hash";
 import { assembleSigned, checkLetterHash, splitSigned, type SignedText } from "./signed-text";
 
@@ -68,12 +69,15 @@ export function parseManifest(bytes: Uint8Array, what = ".cvmfspublished"): { ma
     if (!/^\d+$/.test(v) || !Number.isSafeInteger(n)) throw new RepositoryError(`${what}: field ${key} '${v.slice(0, 60)}' is not a whole number`);
     return n;
   };
+  const publishedAt = uint("T");
+  if (publishedAt !== undefined && publishedAt > MAX_TIMESTAMP)
+    throw new RepositoryError(`${what}: field T '${publishedAt}' is not a publication time (after the year 9999)`);
   return {
     signed,
     manifest: {
       rootHash: hash("C")!, rootCatalogSize: uint("B"), ttl: uint("D")!, revision: uint("S")!,
       garbageCollectable: fields.get("G") === "yes", alternativePaths: fields.get("A") === "yes",
-      fqrn: fields.get("N"), certificate: hash("X"), history: hash("H"), publishedAt: uint("T"),
+      fqrn: fields.get("N"), certificate: hash("X"), history: hash("H"), publishedAt,
       metainfo: hash("M"), reflog: hash("Y"), micro: hash("L"),
     },
   };

@@ -18,14 +18,21 @@ export function makeObject(data: Uint8Array, algorithm: HashAlgorithm, compresse
 
 export class CorruptObjectError extends Error {}
 
-/** Checks the stored bytes against the hash that names them, then inflates. Nothing unverified is returned. */
-export function openObject(bytes: Uint8Array, expected: ContentHash, what: string, compressed = true): Uint8Array {
+/**
+ * Checks the stored bytes against the hash that names them, then inflates,
+ * stopping as soon as the output passes `maxInflated` (a signed object can
+ * still be a bomb: the hash proves who wrote it, not that it is small).
+ * Nothing unverified is returned.
+ */
+export function openObject(bytes: Uint8Array, expected: ContentHash, what: string, compressed: boolean, maxInflated: number): Uint8Array {
   const actual = hashBytes(expected.algorithm, bytes);
   if (!sameHash(actual, expected)) throw new CorruptObjectError(`${what}: content hash mismatch (expected ${toHex(expected)}, got ${toHex(actual)})`);
   if (!compressed) return bytes;
   try {
-    return inflateSync(bytes);
+    return inflateSync(bytes, { maxOutputLength: Math.max(1, maxInflated) });
   } catch (err) {
+    if ((err as { code?: string }).code === "ERR_BUFFER_TOO_LARGE")
+      throw new CorruptObjectError(`${what}: inflates to more than the ${maxInflated} bytes expected`);
     throw new CorruptObjectError(`${what}: not a valid zlib stream (${(err as Error).message})`);
   }
 }

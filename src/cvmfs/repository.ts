@@ -11,6 +11,7 @@ import { RepositoryError } from "./errors";
 import { objectPath, sameHash, toHex, type ContentHash, type ObjectSuffix } from "./hash";
 import { parseManifest, verifyManifest, type Manifest } from "./manifest";
 import { openObject, CorruptObjectError } from "./object";
+import { catalogLimit, CERTIFICATE_LIMIT, METAINFO_LIMIT, SIGNED_FILE_LIMIT, storedLimit } from "./limits";
 import type { RepositorySource } from "./source";
 import { TrustState } from "./trust-state";
 import { isListed, verifyWhitelist, type Whitelist } from "./whitelist";
@@ -24,7 +25,10 @@ export interface OpenOptions {
 }
 
 /** A loaded catalog and the repository path it is attached at ("" for the root). */
-interface Attached { mountpoint: string; reader: CatalogReader; hash: ContentHash; }
+export interface Attached { mountpoint: string; reader: CatalogReader; hash: ContentHash; depth: number; }
+
+/** Deeper nesting than this is a hostile catalog chain, not a repository (upstream trees nest a handful of levels). */
+export const MAX_NESTING = 64;
 
 /** "/a/b/" or "a/b" → "/a/b"; "/" → "". Refuses "..". */
 export function normalizePath(path: string): string {
@@ -54,7 +58,7 @@ export class Repository {
   ) {}
 
   static async open(o: OpenOptions): Promise<Repository> {
-    const { manifest, signed } = parseManifest(await o.source.get(".cvmfspublished"), `${o.source.location}/.cvmfspublished`);
+    const { manifest, signed } = parseManifest(await o.source.get(".cvmfspublished", SIGNED_FILE_LIMIT), `${o.source.location}/.cvmfspublished`);
     if (manifest.fqrn !== o.fqrn)
       throw new RepositoryError(`${o.source.location}/.cvmfspublished: names repository '${manifest.fqrn ?? ""}', expected '${o.fqrn}'`);
     o.state?.check(o.fqrn, manifest);
@@ -62,7 +66,7 @@ export class Repository {
     const certificatePem = new TextDecoder().decode(await fetchObject(o.source, manifest.certificate, "X", "certificate"));
     const certKey = certificatePublicKey(certificatePem, `certificate ${toHex(manifest.certificate)}`);
     verifyManifest(signed, certKey);
-    const whitelist = verifyWhitelist(await o.source.get(".cvmfswhitelist"), { fqrn: o.fqrn, masterKeys: o.masterKeys, now: o.now ?? new Date() });
+    const whitelist = verifyWhitelist(await o.source.get(".cvmfswhitelist", SIGNED_FILE_LIMIT), { fqrn: o.fqrn, masterKeys: o.masterKeys, now: o.now ?? new Date() });
     const algorithms = new Set(whitelist.fingerprints.map((f) => f.algorithm));
     if (![...algorithms].some((alg) => isListed(whitelist, certificateFingerprint(certificatePem, alg))))
       throw new RepositoryError(`${o.source.location}/.cvmfswhitelist: the repository certificate (fingerprint ${toHex(certificateFingerprint(certificatePem))}) is not on the whitelist`);
@@ -76,30 +80,41 @@ export class Repository {
     rmSync(this.workDir, { recursive: true, force: true });
   }
 
-  /** Downloads, verifies and opens a catalog; catalogs are cached for the life of this object. */
-  private async attach(mountpoint: string, hash: ContentHash): Promise<Attached> {
+  /**
+   * Downloads, verifies and opens a catalog, once per mountpoint for the life
+   * of this object; checks that it really is the catalog of that mountpoint.
+   */
+  private async attach(mountpoint: string, hash: ContentHash, depth: number): Promise<Attached> {
     const known = this.attached.get(mountpoint);
-    if (known && sameHash(known.hash, hash)) return known;
+    if (known) {
+      if (!sameHash(known.hash, hash)) throw new RepositoryError(`catalog ${mountpoint || "/"} is referenced with two different hashes (${toHex(known.hash)}, ${toHex(hash)})`);
+      return known;
+    }
+    if (depth > MAX_NESTING) throw new RepositoryError(`catalog ${mountpoint}: nested more than ${MAX_NESTING} levels deep`);
+    const what = `catalog ${toHex(hash)} (${mountpoint || "/"})`;
     const bytes = await fetchObject(this.source, hash, "C", `catalog ${mountpoint || "/"}`);
     const file = join(this.workDir, `${toHex(hash)}.sqlite`);
     writeFileAtomic(file, bytes, 0o600);
-    const reader = CatalogReader.open(file, `catalog ${toHex(hash)} (${mountpoint || "/"})`);
-    const a = { mountpoint, reader, hash };
+    const reader = CatalogReader.open(file, what);
+    const top = reader.lookup(mountpoint);
+    if (!top || top.kind !== "dir" || (mountpoint !== "" && !top.nestedRoot))
+      throw new RepositoryError(`${what}: has no root directory entry for ${mountpoint || "/"}: not the catalog of that path`);
+    const a = { mountpoint, reader, hash, depth };
     this.attached.set(mountpoint, a);
     return a;
   }
 
   root(): Promise<Attached> {
-    return this.attach("", this.manifest.rootHash);
+    return this.attach("", this.manifest.rootHash, 0);
   }
 
   /** The deepest catalog responsible for `path`, attaching nested catalogs on the way. */
   private async catalogFor(path: string): Promise<Attached> {
     let current = await this.root();
     for (;;) {
-      const next = current.reader.nested().find((n) => isUnder(path, n.path));
+      const next = current.reader.nested(current.mountpoint).find((n) => isUnder(path, n.path));
       if (!next) return current;
-      current = await this.attach(next.path, next.hash);
+      current = await this.attach(next.path, next.hash, current.depth + 1);
     }
   }
 
@@ -120,26 +135,14 @@ export class Repository {
     return (await this.catalogFor(d.path)).reader.chunks(d.path);
   }
 
+  /** Where a regular file's content comes from, checked against the catalog before any byte is fetched. */
+  async pieces(d: Dirent): Promise<Piece[]> {
+    return filePieces(d, d.chunked ? await this.chunks(d) : []);
+  }
+
   /** The file's content, piece by piece (one piece per chunk), each verified before it is yielded. */
   async *content(d: Dirent): AsyncGenerator<Uint8Array> {
-    if (d.kind !== "file") throw new RepositoryError(`${d.path || "/"}: not a regular file`);
-    if (d.external) throw new RepositoryError(`${d.path}: an external file (served from CVMFS_EXTERNAL_URL), which cvm does not read yet`);
-    if (d.chunked) {
-      let expected = 0;
-      for (const c of await this.chunks(d)) {
-        if (c.offset !== expected) throw new RepositoryError(`${d.path}: chunk list has a gap or overlap at offset ${expected}`);
-        const piece = await fetchObject(this.source, c.hash, "P", `${d.path} chunk at ${c.offset}`, d.compressed);
-        if (piece.length !== c.size) throw new RepositoryError(`${d.path}: chunk at ${c.offset} has ${piece.length} bytes, the catalog says ${c.size}`);
-        expected += c.size;
-        yield piece;
-      }
-      if (expected !== d.size) throw new RepositoryError(`${d.path}: chunks cover ${expected} bytes, the catalog says ${d.size}`);
-      return;
-    }
-    if (!d.hash) throw new RepositoryError(`${d.path}: the catalog gives no content hash`);
-    const data = await fetchObject(this.source, d.hash, "", d.path, d.compressed);
-    if (data.length !== d.size) throw new RepositoryError(`${d.path}: content has ${data.length} bytes, the catalog says ${d.size}`);
-    yield data;
+    for (const p of await this.pieces(d)) yield await fetchPiece(this.source, d, p);
   }
 
   /**
@@ -159,13 +162,18 @@ export class Repository {
     }
   }
 
-  /** Every catalog of this revision with its hash, parents first (for verify). */
+  /** Every catalog of this revision with its hash, parents first, each once (for verify). */
   async *catalogs(): AsyncGenerator<Attached> {
     const queue: Attached[] = [await this.root()];
+    const seen = new Set<string>([""]);
     while (queue.length) {
       const a = queue.shift()!;
       yield a;
-      for (const n of a.reader.nested()) queue.push(await this.attach(n.path, n.hash));
+      for (const n of a.reader.nested(a.mountpoint)) {
+        if (seen.has(n.path)) continue;
+        seen.add(n.path);
+        queue.push(await this.attach(n.path, n.hash, a.depth + 1));
+      }
     }
   }
 
@@ -184,11 +192,59 @@ export class Repository {
   }
 }
 
-/** GET + hash check + inflate: no byte reaches a caller unverified. */
-export async function fetchObject(source: RepositorySource, hash: ContentHash, suffix: ObjectSuffix, what: string, compressed = true): Promise<Uint8Array> {
-  const bytes = await source.get(objectPath(hash, suffix));
+/** One stored object of a regular file: the whole content, or one chunk. */
+export interface Piece { hash: ContentHash; suffix: ObjectSuffix; offset: number; size: number; }
+
+/**
+ * A regular file's objects, after checking what the catalog says of them:
+ * a content hash, or chunks that cover [0, size) exactly, in order, with no
+ * gap, overlap or empty chunk. `get`, `cat` and `verify` all read through this.
+ */
+export function filePieces(d: Dirent, chunks: Chunk[]): Piece[] {
+  const where = d.path || "/";
+  if (d.kind !== "file") throw new RepositoryError(`${where}: not a regular file`);
+  if (d.external) throw new RepositoryError(`${where}: an external file (served from CVMFS_EXTERNAL_URL), which cvm does not read yet`);
+  if (!d.chunked) {
+    if (!d.hash) throw new RepositoryError(`${where}: the catalog gives no content hash`);
+    return [{ hash: d.hash, suffix: "", offset: 0, size: d.size }];
+  }
+  if (chunks.length === 0 && d.size > 0) throw new RepositoryError(`${where}: a chunked file of ${d.size} bytes with no chunks in the catalog`);
+  let expected = 0;
+  for (const c of chunks) {
+    if (c.offset !== expected) throw new RepositoryError(`${where}: chunk list has a ${c.offset > expected ? "gap" : "overlap"} at offset ${expected}`);
+    if (c.size <= 0) throw new RepositoryError(`${where}: chunk at offset ${c.offset} has size ${c.size}`);
+    expected += c.size;
+  }
+  if (expected !== d.size) throw new RepositoryError(`${where}: chunks cover ${expected} bytes, the catalog says ${d.size}`);
+  return chunks.map((c) => ({ hash: c.hash, suffix: "P", offset: c.offset, size: c.size }));
+}
+
+/** One piece, hash-checked and inflated to exactly the size the catalog gives. */
+export async function fetchPiece(source: RepositorySource, d: Dirent, p: Piece): Promise<Uint8Array> {
+  const what = p.suffix === "P" ? `${d.path} chunk at ${p.offset}` : d.path;
+  const data = await fetchObject(source, p.hash, p.suffix, what, { compressed: d.compressed, size: p.size });
+  if (data.length !== p.size) throw new RepositoryError(`${what}: content has ${data.length} bytes, the catalog says ${p.size}`);
+  return data;
+}
+
+/**
+ * GET + hash check + inflate: no byte reaches a caller unverified. `size` is
+ * the content size a catalog promises for a data object (caps both the
+ * download and the inflated output); other kinds have fixed caps.
+ */
+export async function fetchObject(source: RepositorySource, hash: ContentHash, suffix: ObjectSuffix, what: string,
+  o: { compressed?: boolean; size?: number } = {}): Promise<Uint8Array> {
+  const compressed = o.compressed ?? true;
+  let inflated: number;
+  if (o.size !== undefined) inflated = o.size;
+  else if (suffix === "C" || suffix === "H") inflated = catalogLimit();
+  else if (suffix === "X") inflated = CERTIFICATE_LIMIT;
+  else if (suffix === "M") inflated = METAINFO_LIMIT;
+  else throw new RepositoryError(`${what}: no size known for a data object`);
+  const stored = o.size === undefined ? inflated : compressed ? storedLimit(o.size) : o.size;
+  const bytes = await source.get(objectPath(hash, suffix), stored);
   try {
-    return openObject(bytes, hash, `${what} (${objectPath(hash, suffix)})`, compressed);
+    return openObject(bytes, hash, `${what} (${objectPath(hash, suffix)})`, compressed, inflated);
   } catch (err) {
     if (err instanceof CorruptObjectError) throw new RepositoryError(err.message);
     throw err;

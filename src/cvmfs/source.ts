@@ -1,39 +1,34 @@
-import { readFileSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { errnoCode } from "../cli/errors";
-import { RepositoryError } from "./errors";
+import { boundedGet, formatBytes, HttpError } from "../sys/http";
 import { httpTimeoutSeconds } from "../sys/config";
+import { RepositoryError } from "./errors";
 
 /**
  * Where a reader gets repository files from: a stratum's HTTP URL or a local
- * storage directory. This is the one place the fetcher (proxies, fail-over,
- * cache) plugs in later: everything above asks for relative paths only.
+ * storage directory. Every read names the most bytes it accepts, so nothing
+ * unverified can grow without bound. The stratum client's fetcher (proxies,
+ * fail-over, cache) implements the same interface.
  */
 export interface RepositorySource {
-  readonly location: string;                // for messages: the URL or directory
-  get(path: string): Promise<Uint8Array>;   // "data/ab/cd…C", ".cvmfspublished"; RepositoryError if absent
+  readonly location: string;                                // for messages: the URL or directory
+  get(path: string, maxBytes: number): Promise<Uint8Array>;  // "data/ab/cd…C", ".cvmfspublished"; RepositoryError if absent
 }
-
-const fetchTimeoutMs = () => 1000 * httpTimeoutSeconds();
 
 export class HttpSource implements RepositorySource {
   readonly location: string;
-  constructor(baseUrl: string, private readonly timeoutMs = fetchTimeoutMs()) {
+  constructor(baseUrl: string, private readonly idleTimeoutMs = 1000 * httpTimeoutSeconds()) {
     this.location = baseUrl.replace(/\/+$/, "");
   }
 
-  async get(path: string): Promise<Uint8Array> {
-    const url = `${this.location}/${path}`;
-    let response: Response;
+  async get(path: string, maxBytes: number): Promise<Uint8Array> {
     try {
-      response = await fetch(url, { signal: AbortSignal.timeout(this.timeoutMs), headers: { "User-Agent": "cvm" } });
+      return (await boundedGet(`${this.location}/${path}`, { maxBytes, idleTimeoutMs: this.idleTimeoutMs })).body;
     } catch (err) {
-      const why = (err as Error).name === "TimeoutError" ? `no answer within ${this.timeoutMs / 1000} s` : (err as Error).message;
-      throw new RepositoryError(`${url}: ${why}`);
+      if (err instanceof HttpError) throw new RepositoryError(err.message);
+      throw err;
     }
-    if (response.status === 404) throw new RepositoryError(`${url}: not found (HTTP 404)`);
-    if (!response.ok) throw new RepositoryError(`${url}: HTTP ${response.status} ${response.statusText}`);
-    return new Uint8Array(await response.arrayBuffer());
   }
 }
 
@@ -43,14 +38,34 @@ export class DirectorySource implements RepositorySource {
     this.location = resolve(dir);
   }
 
-  async get(path: string): Promise<Uint8Array> {
+  /** Regular files only, judged on the open descriptor (O_NONBLOCK: a FIFO must not hang the open). */
+  async get(path: string, maxBytes: number): Promise<Uint8Array> {
     const file = join(this.location, path);
     if (!file.startsWith(this.location + "/")) throw new RepositoryError(`${path}: outside the repository storage`);
+    let fd: number;
     try {
-      return readFileSync(file);
+      fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
     } catch (err) {
       if (errnoCode(err) === "ENOENT") throw new RepositoryError(`${file}: not found`);
       throw new RepositoryError(`${file}: ${(err as Error).message}`);
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw new RepositoryError(`${file}: not a regular file`);
+      if (st.size > maxBytes) throw new RepositoryError(`${file}: ${st.size} bytes, more than the ${formatBytes(maxBytes)} allowed for it`);
+      const out = new Uint8Array(st.size);
+      let at = 0;
+      while (at < out.length) {
+        const n = readSync(fd, out, at, out.length - at, null);
+        if (n === 0) break; // shrank while reading: the hash check will say so
+        at += n;
+      }
+      return at === out.length ? out : out.subarray(0, at);
+    } catch (err) {
+      if (err instanceof RepositoryError) throw err;
+      throw new RepositoryError(`${file}: ${(err as Error).message}`);
+    } finally {
+      closeSync(fd);
     }
   }
 }

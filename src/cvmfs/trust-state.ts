@@ -2,6 +2,8 @@ import { mkdirSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { writeFileAtomic } from "../sys/atomic";
+import { errnoCode } from "../cli/errors";
+import { MAX_TIMESTAMP } from "./limits";
 import { RepositoryError } from "./errors";
 import type { Manifest } from "./manifest";
 import { toHex } from "./hash";
@@ -20,16 +22,28 @@ export class TrustState {
   }
 
   private file(fqrn: string) {
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(fqrn)) throw new RepositoryError(`repository name '${fqrn.slice(0, 80)}': not a repository name (letters, digits, dots, dashes)`);
     return join(this.dir, fqrn);
   }
 
+  /**
+   * The breadcrumb, or undefined when there is none. One that cannot be read
+   * is an error, not "none": ignoring it would switch rollback protection off.
+   */
   private read(fqrn: string): { hash: string; timestamp: number; revision: number } | undefined {
+    const file = this.file(fqrn);
+    let text: string;
     try {
-      const m = /^(.+)T(\d+)R(\d+)$/.exec(readFileSync(this.file(fqrn), "utf8").trim());
-      return m ? { hash: m[1], timestamp: Number(m[2]), revision: Number(m[3]) } : undefined;
-    } catch {
-      return undefined;
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      if (errnoCode(err) === "ENOENT") return undefined;
+      throw new RepositoryError(`${file}: cannot read the rollback breadcrumb of ${fqrn}: ${(err as Error).message}`);
     }
+    const m = /^([0-9a-f]{40}(?:-[a-z0-9]+)?)T(\d{1,12})R(\d{1,15})$/.exec(text.trim());
+    const timestamp = Number(m?.[2]), revision = Number(m?.[3]);
+    if (!m || timestamp > MAX_TIMESTAMP)
+      throw new RepositoryError(`${file}: the rollback breadcrumb of ${fqrn} is corrupt ('${text.trim().slice(0, 60)}'); if you trust the repository's servers, reset it with: rm '${file}'`);
+    return { hash: m[1], timestamp, revision };
   }
 
   /** Refuses a manifest older than the newest one seen for this repository. */
@@ -47,6 +61,7 @@ export class TrustState {
   record(fqrn: string, m: Manifest): void {
     const seen = this.read(fqrn);
     const ts = m.publishedAt ?? 0;
+    if (ts > MAX_TIMESTAMP || !Number.isSafeInteger(m.revision)) return; // parseManifest refuses these; never record them
     if (seen && (ts < seen.timestamp || (ts === seen.timestamp && m.revision <= seen.revision))) return;
     try {
       mkdirSync(this.dir, { recursive: true });

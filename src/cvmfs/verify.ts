@@ -1,29 +1,29 @@
+import type { Dirent } from "./dirent";
 import { RepositoryError } from "./errors";
-import { objectPath, toHex, type ContentHash, type ObjectSuffix } from "./hash";
-import { fetchObject, type Repository } from "./repository";
+import { objectPath, toHex, type ContentHash } from "./hash";
+import { fetchObject, fetchPiece, filePieces, type Attached, type Piece, type Repository } from "./repository";
 
 export interface VerifyReport {
   revisions: number[];
   catalogs: number;
   objects: number;        // distinct objects checked (content, chunks, catalogs, certificate, history)
   bytes: number;          // their uncompressed size
-  failures: string[];     // one line each: the object and what is wrong
+  failures: string[];     // one line each: the object or entry and what is wrong
 }
 
 /**
- * Checks that every object the current revision references (or every
- * revision named in the history, with `all`) exists and matches its hash.
- * Objects shared between revisions are checked once.
+ * Checks everything a reader relies on, for the current revision (or every
+ * revision named in the history, with `all`): each catalog's structure, each
+ * file's chunk layout, and each object's presence, hash, compression and
+ * inflated size — exactly what `cvm fs get` checks, so a repository that
+ * verifies can be read. Objects shared between revisions are checked once.
  */
 export async function verifyRepository(repo: Repository, opts: { all?: boolean; onProgress?: (objects: number) => void } = {}): Promise<VerifyReport> {
   const report: VerifyReport = { revisions: [], catalogs: 0, objects: 0, bytes: 0, failures: [] };
   const seen = new Set<string>();
-  const check = async (hash: ContentHash, suffix: ObjectSuffix, what: string, compressed = true) => {
-    const key = objectPath(hash, suffix);
-    if (seen.has(key)) return;
-    seen.add(key);
+  const attempt = async (f: () => Promise<number>) => {
     try {
-      report.bytes += (await fetchObject(repo.source, hash, suffix, what, compressed)).length;
+      report.bytes += await f();
       report.objects++;
       opts.onProgress?.(report.objects);
     } catch (err) {
@@ -31,11 +31,19 @@ export async function verifyRepository(repo: Repository, opts: { all?: boolean; 
       report.failures.push(err.message);
     }
   };
+  const checkFixed = (hash: ContentHash, suffix: "X" | "H" | "M", what: string) =>
+    attempt(async () => (await fetchObject(repo.source, hash, suffix, what)).length);
+  const checkPiece = async (d: Dirent, p: Piece) => {
+    const key = `${objectPath(p.hash, p.suffix)} ${p.size} ${d.compressed}`; // same object, same promise: checked once
+    if (seen.has(key)) return;
+    seen.add(key);
+    await attempt(async () => (await fetchPiece(repo.source, d, p)).length);
+  };
 
   const m = repo.manifest;
-  if (m.certificate) await check(m.certificate, "X", "certificate");
-  if (m.history) await check(m.history, "H", "history database");
-  if (m.metainfo) await check(m.metainfo, "M", "meta-info");
+  if (m.certificate) await checkFixed(m.certificate, "X", "certificate");
+  if (m.history) await checkFixed(m.history, "H", "history database");
+  if (m.metainfo) await checkFixed(m.metainfo, "M", "meta-info");
 
   const roots: { revision: number; hash: ContentHash }[] = [{ revision: m.revision, hash: m.rootHash }];
   if (opts.all)
@@ -48,10 +56,18 @@ export async function verifyRepository(repo: Repository, opts: { all?: boolean; 
       for await (const cat of view.catalogs()) {
         const catKey = objectPath(cat.hash, "C");
         if (!seen.has(catKey)) { seen.add(catKey); report.objects++; report.catalogs++; } // verified when attached
+        report.failures.push(...catalogProblems(cat));
         for (const d of cat.reader.entries()) {
           if (d.kind !== "file" || d.external) continue;
-          if (d.chunked) for (const c of cat.reader.chunks(d.path)) await check(c.hash, "P", `${d.path} chunk at ${c.offset}`, d.compressed);
-          else if (d.hash) await check(d.hash, "", d.path, d.compressed);
+          let pieces: Piece[];
+          try {
+            pieces = filePieces(d, d.chunked ? cat.reader.chunks(d.path) : []);
+          } catch (err) {
+            if (!(err instanceof RepositoryError)) throw err;
+            report.failures.push(err.message);
+            continue;
+          }
+          for (const p of pieces) await checkPiece(d, p);
         }
       }
     } catch (err) {
@@ -62,4 +78,32 @@ export async function verifyRepository(repo: Repository, opts: { all?: boolean; 
     }
   }
   return report;
+}
+
+/**
+ * What a catalog says of itself must agree: every nested catalog it names has
+ * a mountpoint directory here and every mountpoint directory is named, and a
+ * hardlink group's link count is the number of its members.
+ */
+function catalogProblems(cat: Attached): string[] {
+  const problems: string[] = [];
+  const where = `catalog ${cat.mountpoint || "/"}`;
+  const refs = new Set(cat.reader.nested(cat.mountpoint).map((n) => n.path));
+  const mountpoints = new Set<string>();
+  const groups = new Map<string, { count: number; linkcount: number; path: string }>();
+  for (const d of cat.reader.entries()) {
+    if (d.kind === "dir" && d.nestedMountpoint) mountpoints.add(d.path);
+    if (d.kind === "file" && d.hardlinkGroup) {
+      const key = `${d.path.slice(0, d.path.lastIndexOf("/"))}\0${d.hardlinkGroup}`;
+      const g = groups.get(key) ?? { count: 0, linkcount: d.linkcount, path: d.path };
+      g.count++;
+      if (d.linkcount !== g.linkcount) problems.push(`${where}: ${d.path}: link count ${d.linkcount}, but ${g.path} of the same hardlink group says ${g.linkcount}`);
+      groups.set(key, g);
+    }
+  }
+  for (const r of refs) if (!mountpoints.has(r)) problems.push(`${where}: nested catalog ${r} has no mountpoint directory in this catalog`);
+  for (const p of mountpoints) if (!refs.has(p)) problems.push(`${where}: ${p} is marked as a nested catalog mountpoint, but no nested catalog is listed for it`);
+  for (const g of groups.values())
+    if (g.count !== g.linkcount) problems.push(`${where}: ${g.path}: hardlink group of ${g.count} entr${g.count === 1 ? "y" : "ies"} with link count ${g.linkcount}`);
+  return problems;
 }

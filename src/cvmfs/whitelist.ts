@@ -60,6 +60,10 @@ function parseExpiry(line: string, what: string): Date {
 /** The fields, without checking expiry, name or signature. */
 export function parseWhitelist(bytes: Uint8Array, what = ".cvmfswhitelist"): { whitelist: Whitelist; signed: SignedText } {
   const signed = splitSigned(bytes, what);
+  return { signed, whitelist: readLetter(signed, what) };
+}
+
+function readLetter(signed: SignedText, what: string): Whitelist {
   // Upstream reads the first three lines at fixed offsets, so they must be present and exact.
   const [created = "", expiry = "", name = "", ...rest] = Buffer.from(signed.letter).toString("utf8").split("\n");
   if (created.length !== 14) throw new RepositoryError(`${what}: malformed line 1 '${created.slice(0, 40)}': expected the creation time YYYYMMDDHHMMSS (14 characters)`);
@@ -67,15 +71,12 @@ export function parseWhitelist(bytes: Uint8Array, what = ".cvmfswhitelist"): { w
   if (!name.startsWith("N") || name.length < 2) throw new RepositoryError(`${what}: malformed line 3 '${name.slice(0, 60)}': expected the repository name N<fqrn>`);
   const options = rest.filter((l) => l.length > 0);
   return {
-    signed,
-    whitelist: {
-      created,
-      expires,
-      fqrn: name.slice(1),
-      fingerprints: options.map(parseFingerprint).filter((f): f is ContentHash => f !== undefined),
-      pkcs7: options.includes("Vpkcs7"),
-      caChain: options.includes("Wcachain"),
-    },
+    created,
+    expires,
+    fqrn: name.slice(1),
+    fingerprints: options.map(parseFingerprint).filter((f): f is ContentHash => f !== undefined),
+    pkcs7: options.includes("Vpkcs7"),
+    caChain: options.includes("Wcachain"),
   };
 }
 
@@ -104,17 +105,20 @@ function opensTo(key: KeyObject, signature: Uint8Array, expected: Buffer): boole
 }
 
 /**
- * Upstream's order (whitelist.cc): format, expiry, name, then the letter hash
- * and a signature that any one of the trusted master keys opens to the hex hash.
+ * The letter hash and a signature that any one of the trusted master keys
+ * opens to the hex hash come first, so nothing unsigned is ever parsed line
+ * by line; then format, expiry and name (upstream checks those first, but
+ * only the order of the messages differs).
  */
 export function verifyWhitelist(bytes: Uint8Array, o: { fqrn: string; masterKeys: KeyObject[]; now: Date }, what = ".cvmfswhitelist"): Whitelist {
-  const { whitelist, signed } = parseWhitelist(bytes, what);
-  if (isExpired(whitelist, o.now))
-    throw new RepositoryError(`${what}: expired at ${whitelist.expires.toISOString()} (now ${o.now.toISOString()}); the publisher must re-sign it (cvm publish resign, or cvmfs_server resign)`);
-  if (whitelist.fqrn !== o.fqrn) throw new RepositoryError(`${what}: is for repository '${whitelist.fqrn}', expected '${o.fqrn}'`);
+  const signed = splitSigned(bytes, what);
   checkLetterHash(signed, what);
   const expected = Buffer.from(signed.hashHex);
   if (!o.masterKeys.some((key) => opensTo(key, signed.signature, expected)))
     throw new RepositoryError(`${what}: bad signature: none of the ${o.masterKeys.length} trusted master keys verifies it (add the repository's .pub with --keys or CVMFS_KEYS_DIR)`);
+  const whitelist = readLetter(signed, what);
+  if (isExpired(whitelist, o.now))
+    throw new RepositoryError(`${what}: expired at ${whitelist.expires.toISOString()} (now ${o.now.toISOString()}); the publisher must re-sign it (cvm publish resign, or cvmfs_server resign)`);
+  if (whitelist.fqrn !== o.fqrn) throw new RepositoryError(`${what}: is for repository '${whitelist.fqrn}', expected '${o.fqrn}'`);
   return whitelist;
 }
