@@ -1,5 +1,5 @@
-import { beforeAll, describe, expect } from "bun:test";
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect } from "bun:test";
+import { chmodSync, rmSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { makePki, PASS, type Pki } from "./helpers/pki";
 import { cleanEnv, cvm, run } from "./helpers/run";
@@ -50,6 +50,7 @@ beforeAll(async () => {
   const r = await run(["grid-proxy-init", "-q", "-cert", ref.default, "-key", ref.default, "-out", ref.chained, "-valid", "1:00"], { env: cleanEnv() });
   if (r.code !== 0) throw new Error(r.stderr);
 }, 120_000);
+afterAll(() => { if (pki) rmSync(pki.dir, { recursive: true, force: true }); if (unicode) rmSync(unicode.dir, { recursive: true, force: true }); }, 30_000);
 
 describe("cvm proxy info reads what grid-proxy-init makes", () => {
   for (const name of ["default", "limited", "independent", "pathlen", "old", "oldlimited", "draft", "draftlimited", "long", "days", "bits1024", "unicode", "chained"]) {
@@ -159,7 +160,7 @@ describe("cvm proxy info refuses what grid-proxy-info refuses", () => {
     writeFileSync(path, "hello\n", { mode: 0o600 });
     const r = await cvm(["proxy", "info", "-f", path]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toBe(`cvm: ${path}: no PEM certificate in the file\n`);
+    expect(r.stderr).toBe(`cvm: ${path}: not a PEM certificate (no 'BEGIN CERTIFICATE' block)\n`);
   });
 });
 

@@ -1,5 +1,5 @@
-import { beforeAll, describe, expect } from "bun:test";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect } from "bun:test";
+import { existsSync, rmSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { makePki, PASS, type Pki } from "./helpers/pki";
 import { cleanEnv, cvm, run } from "./helpers/run";
@@ -13,6 +13,7 @@ const out = () => join(pki.dir, `proxy-${++n}`);
 beforeAll(async () => {
   pki = await makePki({ name: "init" });
 }, 60_000);
+afterAll(() => { if (pki) rmSync(pki.dir, { recursive: true, force: true }); }, 30_000);
 
 async function init(extra: string[], key = pki.userKey) {
   const path = out();

@@ -1,12 +1,12 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { CvmError, errnoCode } from "../cli/errors";
 import { passwdHome } from "../sys/passwd";
 import { parseCertificate, type Certificate } from "./cert";
 import { DerError } from "./der";
 import { octalMode } from "../sys/mode";
-import { isPrivateKeyLabel, parsePem, type PemBlock } from "./pem";
+import { isPrivateKeyLabel, type PemBlock } from "./pem";
+import { noBlockMessage, readCredentialFile } from "./read";
 
 export interface CredentialPaths { certPath: string; keyPath: string; }
 
@@ -30,22 +30,14 @@ export interface OpenedCredential extends CredentialPaths {
   keyBlock: PemBlock;
 }
 
-function stat(path: string, what: string) {
-  try {
-    return statSync(path);
-  } catch (err) {
-    if (errnoCode(err) === "ENOENT") throw new CvmError(`${path}: no such ${what} file`);
-    throw new CvmError(`${path}: cannot read ${what}: ${(err as Error).message}`);
-  }
-}
-
 /**
  * Checks both files the way grid-proxy-init does before it asks for a
  * passphrase: permissions, ownership, PEM content, the certificate's validity.
  */
 export function openCredential(paths: CredentialPaths, now = new Date()): OpenedCredential {
-  const certStat = stat(paths.certPath, "certificate");
-  const keyStat = stat(paths.keyPath, "key");
+  const certFile = readCredentialFile(paths.certPath, "certificate");
+  const keyFile = readCredentialFile(paths.keyPath, "key");
+  const certStat = certFile.stat, keyStat = keyFile.stat;
   if (keyStat.mode & 0o177)
     throw new CvmError(`${paths.keyPath}: permissions ${octalMode(keyStat.mode)} are too permissive; a private key may be at most 0600 (chmod 600 ${paths.keyPath})`);
   const uid = process.getuid?.();
@@ -54,8 +46,8 @@ export function openCredential(paths: CredentialPaths, now = new Date()): Opened
   if (certStat.mode & 0o133)
     throw new CvmError(`${paths.certPath}: permissions ${octalMode(certStat.mode)} are too permissive; a certificate may be at most 0644`);
 
-  const certBlocks = parsePem(readFileSync(paths.certPath, "latin1")).filter((b) => b.label === "CERTIFICATE");
-  if (!certBlocks.length) throw new CvmError(`${paths.certPath}: not a PEM certificate (no 'BEGIN CERTIFICATE' block)`);
+  const certBlocks = certFile.blocks.filter((b) => b.label === "CERTIFICATE");
+  if (!certBlocks.length) throw new CvmError(`${paths.certPath}: ${noBlockMessage(certFile, "certificate")}`);
   let chain: Certificate[];
   try {
     chain = certBlocks.map((b) => parseCertificate(b.der));
@@ -67,8 +59,8 @@ export function openCredential(paths: CredentialPaths, now = new Date()): Opened
   if (now > cert.notAfter) throw new CvmError(`${paths.certPath}: the user certificate expired on ${cert.notAfter.toUTCString()}`);
   if (now < cert.notBefore) throw new CvmError(`${paths.certPath}: the user certificate is not valid before ${cert.notBefore.toUTCString()}`);
 
-  const keyBlock = parsePem(readFileSync(paths.keyPath, "latin1")).find((b) => isPrivateKeyLabel(b.label));
-  if (!keyBlock) throw new CvmError(`${paths.keyPath}: not a PEM private key (no 'BEGIN … PRIVATE KEY' block)`);
+  const keyBlock = keyFile.blocks.find((b) => isPrivateKeyLabel(b.label));
+  if (!keyBlock) throw new CvmError(`${paths.keyPath}: ${noBlockMessage(keyFile, "private key")}`);
   return { ...paths, cert, chain, certPem: certBlocks[0].text, chainPem: certBlocks.slice(1).map((b) => b.text), keyBlock };
 }
 
@@ -83,10 +75,14 @@ export function unlockKey(cred: OpenedCredential, passphrase?: string): KeyObjec
   try {
     key = createPrivateKey(passphrase === undefined ? { key: cred.keyBlock.text } : { key: cred.keyBlock.text, passphrase });
   } catch (err) {
-    const code = errnoCode(err);
-    if (code === "ERR_OSSL_BAD_DECRYPT" || code === "ERR_OSSL_EVP_BAD_DECRYPT") throw new CvmError(`${cred.keyPath}: bad passphrase for the key`);
+    const code = errnoCode(err) ?? "";
     if (code === "ERR_MISSING_PASSPHRASE") throw new CvmError(`${cred.keyPath}: the key is encrypted and no passphrase was given`);
-    throw new CvmError(`${cred.keyPath}: cannot read the private key: ${(err as Error).message}`);
+    // The PEM envelope names a cipher or IV this build cannot use: no passphrase would help.
+    if (/UNSUPPORTED|BAD_IV/.test(code)) throw new CvmError(`${cred.keyPath}: cannot read the private key: its encryption is not supported (${code})`);
+    // A wrong passphrase usually fails the padding check, but about one in 256
+    // unpads "cleanly" and the garbage then fails to decode: the same mistake.
+    if (passphrase !== undefined && keyIsEncrypted(cred)) throw new CvmError(`${cred.keyPath}: bad passphrase for the key`);
+    throw new CvmError(`${cred.keyPath}: malformed private key (${code || (err as Error).message})`);
   }
   if (key.asymmetricKeyType !== "rsa") throw new CvmError(`${cred.keyPath}: ${key.asymmetricKeyType} keys are not supported; grid credentials are RSA`);
   const keySpki = createPublicKey(key).export({ format: "der", type: "spki" });

@@ -42,6 +42,24 @@ export function children(buf: Uint8Array, parent: Tlv): Tlv[] {
   return out;
 }
 
+const hexTag = (tag: number) => `0x${tag.toString(16).padStart(2, "0")}`;
+const wrongTag = (what: string, got: number, want: number) => new DerError(`${what} has tag ${hexTag(got)}, expected ${hexTag(want)}`);
+
+/** `t` when it is there with the tag the structure requires, else a DerError naming the field. */
+export function need(t: Tlv | undefined, tag: number, what: string): Tlv {
+  if (!t) throw new DerError(`${what} is missing`);
+  if (t.tag !== tag) throw wrongTag(what, t.tag, tag);
+  return t;
+}
+
+/** A whole buffer that must be exactly one value with the given tag (no trailing bytes). */
+export function readOnly(buf: Uint8Array, tag: number, what: string): Tlv {
+  if (buf.length && buf[0] !== tag) throw wrongTag(what, buf[0], tag); // a wrong tag says more than the length it is followed by
+  const t = need(readTlv(buf), tag, what);
+  if (t.end !== buf.length) throw new DerError(`${buf.length - t.end} stray bytes after the ${what}`);
+  return t;
+}
+
 export const content = (buf: Uint8Array, t: Tlv) => buf.subarray(t.contentStart, t.end);
 export const whole = (buf: Uint8Array, t: Tlv) => buf.subarray(t.start, t.end);
 
@@ -81,7 +99,7 @@ export function decodeOid(bytes: Uint8Array): string {
     v = (v << 7n) | BigInt(b & 0x7f);
     if (!(b & 0x80)) { arcs.push(v); v = 0n; }
   }
-  if (!arcs.length) throw new DerError("empty OID");
+  if (!arcs.length || bytes[bytes.length - 1] & 0x80) throw new DerError("empty or truncated OID");
   const first = arcs[0] < 80n ? arcs[0] / 40n : 2n;
   return [first, arcs[0] - first * 40n, ...arcs.slice(1)].join(".");
 }
@@ -103,11 +121,12 @@ export function decodeUnsigned(bytes: Uint8Array): bigint {
 
 /** UTCTime / GeneralizedTime → Date (UTC). */
 export function decodeTime(tag: number, bytes: Uint8Array): Date {
+  if (tag !== TAG.UTCTime && tag !== TAG.GeneralizedTime) throw new DerError(`a time has tag 0x${tag.toString(16)}, expected UTCTime or GeneralizedTime`);
   const s = new TextDecoder().decode(bytes);
   const m = tag === TAG.UTCTime
     ? /^(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})Z$/.exec(s)
     : /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(?:\.\d+)?Z$/.exec(s);
-  if (!m) throw new DerError(`bad time value '${s}'`);
+  if (!m) throw new DerError(`bad time value '${s.replace(/[^\x20-\x7e]/g, "?")}'`);
   let year = Number(m[1]);
   if (tag === TAG.UTCTime) year += year < 50 ? 2000 : 1900;
   return new Date(Date.UTC(year, Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));

@@ -1,11 +1,11 @@
 import { createPublicKey } from "node:crypto";
-import { readFileSync, statSync } from "node:fs";
-import { CvmError, errnoCode } from "../cli/errors";
-import { OID, extension, isCA, parseCertificate, type Certificate } from "./cert";
+import { CvmError } from "../cli/errors";
+import { OID, extension, parseCertificate, type Certificate } from "./cert";
 import { DerError } from "./der";
 import { lastCommonName, type Name } from "./dn";
 import { octalMode } from "../sys/mode";
-import { isPrivateKeyLabel, parsePem } from "./pem";
+import { isPrivateKeyLabel } from "./pem";
+import { noBlockMessage, readCredentialFile } from "./read";
 import { decodeProxyCertInfo, type PolicyName } from "./policy";
 
 /** What kind of credential a certificate is, in Globus's terms. */
@@ -46,7 +46,7 @@ export function classify(c: Certificate): Classified {
   const cn = lastCommonName(c.subject);
   if ((cn === "proxy" || cn === "limited proxy") && extendsIssuerByOneCN(c))
     return { kind: "legacy", policy: cn === "proxy" ? "impersonation" : "limited", type: cn === "proxy" ? "full legacy globus proxy" : "limited legacy globus proxy" };
-  return isCA(c) ? { kind: "ca", type: "CA certificate" } : { kind: "eec", type: "end entity credential" };
+  return c.ca ? { kind: "ca", type: "CA certificate" } : { kind: "eec", type: "end entity credential" };
 }
 
 export const isProxy = (k: Classified) => k.kind === "rfc" || k.kind === "draft" || k.kind === "legacy";
@@ -67,44 +67,33 @@ export interface ProxyFile {
  * read, classifies the first certificate, finds the identity behind it.
  */
 export function readProxyFile(path: string): ProxyFile {
-  let mode: number;
-  try {
-    mode = statSync(path).mode;
-  } catch (err) {
-    if (errnoCode(err) === "ENOENT") throw new CvmError(`${path}: no proxy file there (make one with 'cvm proxy init')`);
-    throw new CvmError(`${path}: cannot read: ${(err as Error).message}`);
-  }
+  const file = readCredentialFile(path, "proxy", "no proxy file there (make one with 'cvm proxy init')");
+  const mode = file.stat.mode;
   if (mode & 0o177) throw new CvmError(`${path}: permissions ${octalMode(mode)} are too permissive; a proxy file may be at most 0600`);
-  const blocks = parsePem(readFileSync(path, "latin1"));
-  const certBlocks = blocks.filter((b) => b.label === "CERTIFICATE");
-  if (!certBlocks.length) throw new CvmError(`${path}: no PEM certificate in the file`);
-  let chain: Certificate[];
+  const certBlocks = file.blocks.filter((b) => b.label === "CERTIFICATE");
+  if (!certBlocks.length) throw new CvmError(`${path}: ${noBlockMessage(file, "certificate")}`);
+  let chain: Certificate[], kinds: Classified[];
   try {
     chain = certBlocks.map((b) => parseCertificate(b.der));
+    kinds = chain.map(classify);
   } catch (err) {
     if (err instanceof DerError) throw new CvmError(`${path}: malformed certificate: ${err.message}`);
-    throw err;
-  }
-  const proxy = chain[0];
-  let classified: Classified;
-  try {
-    classified = classify(proxy);
-  } catch (err) {
     if (err instanceof CvmError) throw new CvmError(`${path}: ${err.message}`);
     throw err;
   }
+  const proxy = chain[0];
   // The identity is the first certificate that speaks for itself: the end entity,
   // or an independent proxy, which inherits nothing from its issuer (as Globus).
-  const eec = chain.find((c) => { const k = classify(c); return !isProxy(k) || k.policy === "independent"; });
+  const eec = chain.find((_, i) => !isProxy(kinds[i]) || kinds[i].policy === "independent");
   return {
     path,
     chain,
     proxy,
-    classified,
+    classified: kinds[0],
     identity: eec ? eec.subject : chain[chain.length - 1].issuer,
     bits: publicKeyBits(proxy.spkiDer),
     goodUntil: new Date(Math.min(...chain.map((c) => c.notAfter.getTime()))),
-    hasKey: blocks.some((b) => isPrivateKeyLabel(b.label)),
+    hasKey: file.blocks.some((b) => isPrivateKeyLabel(b.label)),
   };
 }
 
@@ -112,7 +101,6 @@ export function publicKeyBits(spkiDer: Uint8Array): number {
   const details = createPublicKey({ key: Buffer.from(spkiDer), format: "der", type: "spki" }).asymmetricKeyDetails;
   return details?.modulusLength ?? 0;
 }
-
 
 /** Whole seconds left, negative once expired. */
 export const secondsLeft = (p: ProxyFile, now = new Date()) => Math.floor((p.goodUntil.getTime() - now.getTime()) / 1000);

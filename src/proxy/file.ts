@@ -1,4 +1,4 @@
-import { closeSync, fstatSync, fsyncSync, lstatSync, openSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, openSync, unlinkSync, writeSync } from "node:fs";
 import { CvmError, errnoCode } from "../cli/errors";
 import { writeFileAtomic } from "../sys/atomic";
 
@@ -26,15 +26,20 @@ export function destroyProxyFile(path: string): void {
     throw new CvmError(`${path}: ${(err as Error).message}`);
   }
   try {
-    const fd = openSync(path, "r+");
+    // O_NOFOLLOW: a link put in the file's place after the lstat is not followed
+    const fd = openSync(path, constants.O_RDWR | constants.O_NOFOLLOW | constants.O_NONBLOCK);
     try {
-      writeSync(fd, Buffer.alloc(fstatSync(fd).size));
+      const st = fstatSync(fd);
+      if (!st.isFile()) throw new CvmError(`${path}: not a regular file; refusing to remove it`);
+      const zeros = Buffer.alloc(Math.min(st.size, 1 << 16));
+      for (let at = 0; at < st.size; ) at += writeSync(fd, zeros, 0, Math.min(zeros.length, st.size - at), at);
       fsyncSync(fd);
     } finally {
       closeSync(fd);
     }
     unlinkSync(path);
   } catch (err) {
+    if (err instanceof CvmError) throw err;
     throw new CvmError(`${path}: cannot remove the proxy: ${(err as Error).message}`);
   }
 }

@@ -1,5 +1,5 @@
 import { createPrivateKey, randomInt, type KeyObject } from "node:crypto";
-import { OID, extension, keyUsageBits, parseCertificate } from "./cert";
+import { OID, extension, parseCertificate } from "./cert";
 import { TAG, children, encode, encodeOid, readTlv } from "./der";
 import { toPem } from "./pem";
 import { encodeProxyCertInfo, POLICY_OID } from "./policy";
@@ -64,8 +64,7 @@ export async function makeProxy(cred: OpenedCredential, userKey: KeyObject, req:
   const extensions: InstanceType<typeof x509.Extension>[] = [];
   const eku = extension(cred.cert, OID.extKeyUsage);
   if (eku) extensions.push(new x509.Extension(OID.extKeyUsage, eku.critical, eku.value));
-  const ku = keyUsageBits(cred.cert);
-  if (ku !== undefined) extensions.push(new x509.Extension(OID.keyUsage, true, proxyKeyUsage(ku)));
+  if (cred.cert.keyUsage !== undefined) extensions.push(new x509.Extension(OID.keyUsage, true, proxyKeyUsage(cred.cert.keyUsage)));
   extensions.push(new x509.Extension(OID.proxyCertInfo, true, encodeProxyCertInfo(req.policy, req.pathLength)));
 
   const serial = randomInt(1, 2 ** 31); // positive 31-bit, and CN=<serial> in decimal

@@ -1,4 +1,4 @@
-import { TAG, children, content, decodeOid, decodeUnsigned, encode, encodeOid, encodeUnsigned, readTlv } from "./der";
+import { TAG, children, content, decodeOid, decodeUnsigned, encode, encodeOid, encodeUnsigned, need, readOnly } from "./der";
 
 /** Proxy policies: RFC 3820 policy languages plus Globus's limited proxy. */
 export const POLICY_OID = {
@@ -21,11 +21,12 @@ export function encodeProxyCertInfo(policy: keyof typeof POLICY_OID, pathLength?
 
 /** Decodes both the RFC 3820 and the pre-RFC draft extension (same layout). */
 export function decodeProxyCertInfo(value: Uint8Array): ProxyCertInfo {
-  const parts = children(value, readTlv(value));
+  const parts = children(value, readOnly(value, TAG.SEQUENCE, "proxyCertInfo"));
   let pathLength: number | undefined;
   let i = 0;
   if (parts[0]?.tag === TAG.INTEGER) pathLength = Number(decodeUnsigned(content(value, parts[i++])));
-  const policyOid = decodeOid(content(value, children(value, parts[i])[0]));
+  const proxyPolicy = children(value, need(parts[i], TAG.SEQUENCE, "proxyCertInfo policy"));
+  const policyOid = decodeOid(content(value, need(proxyPolicy[0], TAG.OID, "proxyCertInfo policy language")));
   const policy = (Object.keys(POLICY_OID) as (keyof typeof POLICY_OID)[]).find((k) => POLICY_OID[k] === policyOid) ?? "restricted";
   return { pathLength, policyOid, policy };
 }
