@@ -150,8 +150,8 @@ describe("format details from the spec", () => {
     expect(Object.keys(stats).sort()).toEqual(COUNTER_NAMES.flatMap((n) => [`self_${n}`, `subtree_${n}`]).sort());
     // root catalog: root, /dir, /dir/nested (mountpoint) = 3 dirs; file = 1 regular; link = 1 symlink; 1 nested
     expect(stats).toMatchObject({ self_dir: 3, self_regular: 1, self_symlink: 1, self_nested: 1, self_file_size: 8 });
-    // the nested catalog adds its root dir, .cvmfscatalog and inner
-    expect(stats).toMatchObject({ subtree_dir: 4, subtree_regular: 3, subtree_file_size: 9, subtree_nested: 1 });
+    // subtree_* counts only the nested catalog below (its root dir, .cvmfscatalog and inner), never the root's own rows
+    expect(stats).toMatchObject({ subtree_dir: 1, subtree_regular: 2, subtree_file_size: 1, subtree_nested: 0, subtree_symlink: 0 });
   });
 
   test("catalog rows: flags, hardlinks, parents, hash blobs, sizes as the spec gives them", () => {

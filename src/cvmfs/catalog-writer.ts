@@ -1,5 +1,6 @@
 import { Database, type Statement } from "bun:sqlite";
 import { CATALOG_DDL, encodeFlags, encodeHardlinks, SCHEMA, SCHEMA_REVISION } from "./catalog-schema";
+import { addCounters, countEntry } from "./counters";
 import { COUNTER_NAMES, zeroCounters, type Chunk, type Counters, type Dirent, type NestedCatalogRef } from "./dirent";
 import { toHex } from "./hash";
 import { md5Pair, parentPath } from "./md5path";
@@ -17,10 +18,13 @@ export interface CatalogOptions {
  * Writes a new catalog file (schema 2.5 revision 7) with every mandatory
  * statistics counter. The caller adds the catalog's root entry first, so it
  * gets rowid 1, then the rest, parents before children.
+ * Counters (spec §2.4): self_* counts this catalog's rows; subtree_* only what
+ * the nested catalogs below hold, so the caller passes each nested catalog's
+ * total (its self_* plus its subtree_*).
  */
 export class CatalogWriter {
   private readonly self = zeroCounters();
-  private readonly subtreeOfNested = zeroCounters();
+  private readonly subtree = zeroCounters();
   private readonly insertRow: Statement;
   private readonly insertChunk: Statement;
   private readonly insertNested: Statement;
@@ -46,17 +50,7 @@ export class CatalogWriter {
     const xattr = d.xattrs?.size ? serializeXattrs(d.xattrs) : null;
     this.insertRow.run(p1, p2, q1, q2, encodeHardlinks(d.hardlinkGroup, d.linkcount), d.hash ? d.hash.digest : null,
       d.size, d.mode, d.mtime, d.mtimeNs ?? null, encodeFlags(d), d.name, d.symlink ?? "", d.uid, d.gid, xattr);
-    const c = this.self;
-    if (d.kind === "dir") c.dir++;
-    else if (d.kind === "symlink") c.symlink++;
-    else if (d.kind === "special") c.special++;
-    else {
-      c.regular++;
-      c.file_size += d.size;
-      if (d.chunked) { c.chunked++; c.chunked_size += d.size; }
-      if (d.external) { c.external++; c.external_file_size += d.size; }
-    }
-    if (xattr) c.xattr++;
+    countEntry(this.self, d);
   }
 
   addChunks(path: string, chunks: Chunk[]): void {
@@ -65,16 +59,15 @@ export class CatalogWriter {
     this.self.chunks += chunks.length;
   }
 
-  addNested(ref: NestedCatalogRef, subtree: Counters): void {
+  /** A direct nested catalog, with its total: its own self_* plus its subtree_*. */
+  addNested(ref: NestedCatalogRef, total: Counters): void {
     this.insertNested.run(ref.path, toHex(ref.hash), ref.size);
     this.self.nested++;
-    for (const n of COUNTER_NAMES) this.subtreeOfNested[n] += subtree[n] ?? 0;
+    addCounters(this.subtree, total);
   }
 
-  /** Properties and statistics, then commit and close. Returns the subtree counters for the parent. */
-  finish(): { counters: Counters } {
-    const subtree = zeroCounters();
-    for (const n of COUNTER_NAMES) subtree[n] = this.self[n] + this.subtreeOfNested[n];
+  /** Properties and statistics, then commit and close. Returns the counters written. */
+  finish(): { self: Counters; subtree: Counters } {
     const props: [string, string][] = [
       ["schema", SCHEMA], ["schema_revision", String(SCHEMA_REVISION)], ["revision", String(this.opts.revision)],
       ["last_modified", String(this.opts.lastModified ?? Math.floor(Date.now() / 1000))],
@@ -87,10 +80,10 @@ export class CatalogWriter {
     const insertStat = this.db.prepare("INSERT INTO statistics (counter, value) VALUES (?, ?)");
     for (const n of COUNTER_NAMES) {
       insertStat.run(`self_${n}`, this.self[n]);
-      insertStat.run(`subtree_${n}`, subtree[n]);
+      insertStat.run(`subtree_${n}`, this.subtree[n]);
     }
     this.db.exec("COMMIT");
     this.db.close();
-    return { counters: subtree };
+    return { self: { ...this.self }, subtree: { ...this.subtree } };
   }
 }

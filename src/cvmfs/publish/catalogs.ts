@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { CatalogWriter } from "../catalog-writer";
 import type { CatalogReader } from "../catalog-reader";
-import type { Chunk, Counters, Dirent, NestedCatalogRef } from "../dirent";
+import { addCounters, recountSelf, sameCounters, storedCounters, totalOf } from "../counters";
+import { zeroCounters, type Chunk, type Counters, type Dirent, type NestedCatalogRef } from "../dirent";
 import { toHex, type ContentHash, type HashAlgorithm } from "../hash";
 import { makeObject } from "../object";
 import type { LocalStorage } from "./storage";
@@ -14,7 +15,8 @@ export interface FileContent { hash?: ContentHash; chunks?: Chunk[]; compressed:
 /** A catalog as it was in the previous revision, to reuse when nothing in it changed. */
 export interface PreviousCatalog { reader: CatalogReader; hash: ContentHash; size: number; }
 
-export interface BuiltCatalog extends NestedCatalogRef { counters: Counters; written: boolean; }
+/** A catalog ready for its parent: `total` is its self_* plus subtree_*, what the parent's subtree_* adds up. */
+export interface BuiltCatalog extends NestedCatalogRef { total: Counters; written: boolean; }
 
 interface BuildContext {
   content: Map<string, FileContent>;       // by repository path
@@ -71,11 +73,16 @@ function previousKey(p: PreviousCatalog): string {
   return rows.join("\n") + "\n" + p.reader.nested().map((n) => `${n.path}=${toHex(n.hash)}`).sort().join("\n");
 }
 
-function countersOf(reader: CatalogReader): Counters {
-  const stats = reader.statistics();
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(stats)) if (k.startsWith("subtree_")) out[k.slice(8)] = v;
-  return out as Counters;
+/**
+ * The previous catalog's total for its parent, or undefined when its stored
+ * counters are not what its rows and nested catalogs add up to (a catalog from
+ * an older writer): such a catalog is written again rather than reused.
+ */
+function reusableTotal(p: PreviousCatalog, nested: BuiltCatalog[]): Counters | undefined {
+  const stored = storedCounters(p.reader.statistics());
+  const subtree = nested.reduce((sum, n) => addCounters(sum, n.total), zeroCounters());
+  if (!sameCounters(stored.self, recountSelf(p.reader)) || !sameCounters(stored.subtree, subtree)) return undefined;
+  return totalOf(stored);
 }
 
 /**
@@ -104,8 +111,9 @@ export function buildCatalog(root: SourceNode, ctx: BuildContext): BuiltCatalog 
   const previous = ctx.previous.get(root.path);
   if (previous && root.path !== "") {
     const key = entries.map((e) => entryKey(e.dirent, e.chunks)).sort().join("\n") + "\n" + nested.map((n) => `${n.path}=${toHex(n.hash)}`).sort().join("\n");
-    if (key === previousKey(previous)) {
-      const kept = { path: root.path, hash: previous.hash, size: previous.size, counters: countersOf(previous.reader), written: false };
+    const total = key === previousKey(previous) ? reusableTotal(previous, nested) : undefined;
+    if (total) {
+      const kept = { path: root.path, hash: previous.hash, size: previous.size, total, written: false };
       ctx.onBuilt?.(kept);
       return kept;
     }
@@ -120,12 +128,12 @@ export function buildCatalog(root: SourceNode, ctx: BuildContext): BuiltCatalog 
     writer.add(e.dirent);
     if (e.chunks) writer.addChunks(e.dirent.path, e.chunks);
   }
-  for (const n of nested) writer.addNested({ path: n.path, hash: n.hash, size: n.size }, n.counters);
-  const { counters } = writer.finish();
+  for (const n of nested) writer.addNested({ path: n.path, hash: n.hash, size: n.size }, n.total);
+  const total = totalOf(writer.finish());
   const bytes = readFileSync(file);
   const obj = makeObject(bytes, ctx.algorithm);
   ctx.storage.put(obj, "C");
-  const built = { path: root.path, hash: obj.hash, size: bytes.length, counters, written: true };
+  const built = { path: root.path, hash: obj.hash, size: bytes.length, total, written: true };
   ctx.onBuilt?.(built);
   return built;
 }
