@@ -229,6 +229,17 @@ describe("verify checks everything get checks", () => {
     expect(v.stderr).toContain("inflates to more than the 300000 bytes expected");
   }, 30_000);
 
+  test("statistics counters are recounted: an inclusive subtree count (the old writer's bug) is named", async () => {
+    const r = copy();
+    rewriteCatalogs(r, { "/sub": (db) => db.run("UPDATE statistics SET value = value + 1 WHERE counter = 'subtree_dir'") });
+    const v = await fs(r, ["verify"]);
+    expect(v.code).toBe(1);
+    expect(v.stderr).toContain("cvm: catalog /sub: statistics counter subtree_dir is 1, expected 0");
+    const r2 = copy();
+    rewriteCatalogs(r2, { "": (db) => db.run("UPDATE statistics SET value = value + 2 WHERE counter = 'self_regular'") });
+    expect((await fs(r2, ["verify"])).stderr).toMatch(/catalog \/: statistics counter self_regular is \d+, expected \d+/);
+  });
+
   test("a nested catalog named but without its mountpoint directory", async () => {
     const r = copy();
     rewriteCatalogs(r, { "": (db) => setRow(db, "/sub", "flags = flags & ~2") });

@@ -1,4 +1,5 @@
-import type { Dirent } from "./dirent";
+import { addCounters, recountSelf, sameCounters, storedCounters, totalOf } from "./counters";
+import { COUNTER_NAMES, zeroCounters, type Counters, type Dirent } from "./dirent";
 import { RepositoryError } from "./errors";
 import { objectPath, toHex, type ContentHash } from "./hash";
 import { fetchObject, fetchPiece, filePieces, type Attached, type Piece, type Repository } from "./repository";
@@ -52,11 +53,13 @@ export async function verifyRepository(repo: Repository, opts: { all?: boolean; 
   for (const root of roots) {
     report.revisions.push(root.revision);
     const view = root.hash === m.rootHash ? repo : await repo.atRoot(root.hash);
+    const counted: CountedCatalog[] = [];
     try {
       for await (const cat of view.catalogs()) {
         const catKey = objectPath(cat.hash, "C");
         if (!seen.has(catKey)) { seen.add(catKey); report.objects++; report.catalogs++; } // verified when attached
         report.failures.push(...catalogProblems(cat));
+        counted.push(countCatalog(cat));
         for (const d of cat.reader.entries()) {
           if (d.kind !== "file" || d.external) continue;
           let pieces: Piece[];
@@ -70,6 +73,7 @@ export async function verifyRepository(repo: Repository, opts: { all?: boolean; 
           for (const p of pieces) await checkPiece(d, p);
         }
       }
+      report.failures.push(...counterProblems(counted));
     } catch (err) {
       if (!(err instanceof RepositoryError)) throw err;
       report.failures.push(err.message); // a catalog that cannot be loaded hides everything below it
@@ -105,5 +109,43 @@ function catalogProblems(cat: Attached): string[] {
   for (const p of mountpoints) if (!refs.has(p)) problems.push(`${where}: ${p} is marked as a nested catalog mountpoint, but no nested catalog is listed for it`);
   for (const g of groups.values())
     if (g.count !== g.linkcount) problems.push(`${where}: ${g.path}: hardlink group of ${g.count} entr${g.count === 1 ? "y" : "ies"} with link count ${g.linkcount}`);
+  return problems;
+}
+
+interface CountedCatalog { mountpoint: string; nested: string[]; self: Counters; stored?: { self: Counters; subtree: Counters }; }
+
+/** Catalogs older than the statistics table have nothing stored to compare. */
+function countCatalog(cat: Attached): CountedCatalog {
+  const statistics = cat.reader.statistics();
+  return {
+    mountpoint: cat.mountpoint, nested: cat.reader.nested(cat.mountpoint).map((n) => n.path),
+    self: recountSelf(cat.reader), stored: Object.keys(statistics).length ? storedCounters(statistics) : undefined,
+  };
+}
+
+/**
+ * The statistics counters, recounted (spec §2.4): self_* from each catalog's
+ * own rows, subtree_* as the sum over its direct nested catalogs of their
+ * self_* and subtree_*, as upstream's checker computes them.
+ */
+function counterProblems(catalogs: CountedCatalog[]): string[] {
+  const problems: string[] = [];
+  const byMountpoint = new Map(catalogs.map((c) => [c.mountpoint, c]));
+  const subtree = new Map<string, Counters>();
+  const mismatch = (c: CountedCatalog, kind: string, expected: Counters, stored: Counters) => {
+    for (const n of COUNTER_NAMES)
+      if (expected[n] !== stored[n]) problems.push(`catalog ${c.mountpoint || "/"}: statistics counter ${kind}_${n} is ${stored[n]}, expected ${expected[n]}`);
+  };
+  for (const c of [...catalogs].reverse()) { // children before parents
+    const below = zeroCounters();
+    for (const n of c.nested) {
+      const child = byMountpoint.get(n);
+      if (child) addCounters(below, totalOf({ self: child.self, subtree: subtree.get(n)! }));
+    }
+    subtree.set(c.mountpoint, below);
+    if (!c.stored) continue;
+    if (!sameCounters(c.self, c.stored.self)) mismatch(c, "self", c.self, c.stored.self);
+    if (!sameCounters(below, c.stored.subtree)) mismatch(c, "subtree", below, c.stored.subtree);
+  }
   return problems;
 }
