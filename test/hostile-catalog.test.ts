@@ -300,3 +300,23 @@ describe("names with control characters", () => {
     expect((await fs(r, ["cat", `/${evil}`])).stdout).toBe("hello, world\n");
   });
 });
+
+describe("a storage directory holding special files", () => {
+  test("a FIFO, a link to /dev/zero and a directory are refused by type, without reading", async () => {
+    const { execFileSync } = await import("node:child_process");
+    const { symlinkSync } = await import("node:fs");
+    for (const [kind, make] of [
+      ["fifo", (f: string) => execFileSync("mkfifo", [f])],
+      ["/dev/zero", (f: string) => symlinkSync("/dev/zero", f)],
+      ["directory", (f: string) => mkdirSync(f)],
+    ] as const) {
+      const r = copy();
+      const file = join(r.storage, ".cvmfswhitelist");
+      rmSync(file);
+      make(file);
+      const t0 = performance.now();
+      refused(await fs(r, ["ls", "/"]), `${file}: not a regular file`);
+      expect(performance.now() - t0, kind).toBeLessThan(5000);
+    }
+  });
+});
