@@ -41,7 +41,7 @@ beforeAll(async () => {
   }
 }, 60_000);
 
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(() => rmSync(work, { recursive: true, force: true }), 120_000);
 
 describe("cvm fs refuses a tampered repository, naming what failed, serving nothing", () => {
   test("pristine: reads", async () => {
@@ -68,13 +68,14 @@ describe("cvm fs refuses a tampered repository, naming what failed, serving noth
     expect(r.stderr).toMatch(/^cvm: catalog \/ \(data\/.+C\): content hash mismatch/);
   });
 
-  test("a flipped byte in the manifest", async () => {
+  test("a flipped byte in the manifest's letter: its hash line no longer matches", async () => {
     const dir = copyStorage();
-    flipByte(join(dir, ".cvmfspublished"), () => 3); // inside the root catalog hash line
+    const file = join(dir, ".cvmfspublished");
+    flipByte(file, () => 3); // inside the root catalog hash (field C)
     const r = await read(dir, ["ls", "/"]);
     expect(r.code).toBe(1);
     expect(r.stdout).toBe("");
-    expect(r.stderr).toMatch(/\.cvmfspublished.*(hash|signature)/);
+    expect(r.stderr).toMatch(/^cvm: \S*\.cvmfspublished: the content does not match its hash line \(expected [0-9a-f]{40}, got [0-9a-f]{40}\)\n$/);
   });
 
   test("a flipped byte in the manifest's signature", async () => {
@@ -82,15 +83,43 @@ describe("cvm fs refuses a tampered repository, naming what failed, serving noth
     flipByte(join(dir, ".cvmfspublished"), (n) => n - 5);
     const r = await read(dir, ["ls", "/"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/\.cvmfspublished.*signature/);
+    expect(r.stderr).toMatch(/^cvm: \S*\.cvmfspublished: bad signature \(not made by the key of the repository certificate\)\n$/);
   });
 
-  test("a flipped byte in the whitelist", async () => {
+  // The whitelist's defences, one test each. The bytes flipped mean the same on
+  // any date (a flip in the expiry line would change meaning with the month).
+  test("whitelist, letter hash: a flipped byte in the repository name line", async () => {
     const dir = copyStorage();
-    flipByte(join(dir, ".cvmfswhitelist"), () => 20); // in the expiry line
+    const file = join(dir, ".cvmfswhitelist");
+    flipByte(file, () => readFileSync(file).indexOf(`N${FQRN}\n`) + 1); // 't' -> 'u'
     const r = await read(dir, ["ls", "/"]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/\.cvmfswhitelist/);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^cvm: \S*\.cvmfswhitelist: the content does not match its hash line \(expected [0-9a-f]{40}, got [0-9a-f]{40}\)\n$/);
+  });
+
+  test("whitelist, signature: a flipped byte in the signature", async () => {
+    const dir = copyStorage();
+    flipByte(join(dir, ".cvmfswhitelist"), (n) => n - 1);
+    const r = await read(dir, ["ls", "/"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    // the five built-in master keys plus the one --keys adds
+    expect(r.stderr).toMatch(/^cvm: \S*\.cvmfswhitelist: bad signature: none of the 6 trusted master keys verifies it \(add the repository's \.pub with --keys or CVMFS_KEYS_DIR\)\n$/);
+  });
+
+  test("whitelist, parser: a signed letter whose expiry line is malformed (month 13)", async () => {
+    const dir = copyStorage();
+    const { loadPublisherKeys } = await import("../src/cvmfs/publish/keys");
+    const { signWhitelist } = await import("../src/cvmfs/whitelist");
+    const { certificateFingerprint, formatFingerprint } = await import("../src/cvmfs/certificate");
+    const k = loadPublisherKeys(keys, FQRN);
+    const letter = `20260101000000\nE20261301000000\nN${FQRN}\n${formatFingerprint(certificateFingerprint(k.certificatePem))}\n`;
+    writeFileSync(join(dir, ".cvmfswhitelist"), signWhitelist(letter, k.masterKey));
+    const r = await read(dir, ["ls", "/"]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toBe("");
+    expect(r.stderr).toMatch(/^cvm: \S*\.cvmfswhitelist: malformed line 2 'E20261301000000': expected the expiry time EYYYYMMDDHHMMSS \(UTC\)\n$/);
   });
 
   test("an expired whitelist", async () => {
@@ -130,7 +159,7 @@ describe("cvm fs refuses a tampered repository, naming what failed, serving noth
     writeFileSync(join(src, "newer.txt"), "newer\n");
     const stateEnv = { CVM_STATE_DIR: join(work, "rollback-state") };
     expect((await read(dir, ["ls", "/"], stateEnv)).code).toBe(0);
-    await new Promise((r) => setTimeout(r, 1100)); // a later publish time
+    // no wait for a later second: at an equal publication time the higher revision is the newer manifest
     const p = await cvm(["publish", "sync", FQRN, src, "--storage", dir, "--keys", keys], { env });
     expect(p.code).toBe(0);
     expect((await read(dir, ["ls", "/"], stateEnv)).stdout).toBe("newer.txt\n");
