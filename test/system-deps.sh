@@ -11,7 +11,11 @@ declare -A PACKAGE_OF=(
   [python3]=python3
   [setsid]=util-linux
   [getent]=libc-bin
+  [nginx]=nginx         # stratum 1 and site proxy for the client tests (test/servers/)
+  [squid]=squid
+  [curl]=curl
 )
+PATH="$PATH:/usr/sbin:/sbin"   # where nginx and squid live, often not on a user's PATH
 missing=()
 for tool in "${!PACKAGE_OF[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${PACKAGE_OF[$tool]}")
