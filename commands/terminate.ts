@@ -1,6 +1,7 @@
 import { defineCommand } from "citty";
 import { CvmError, UsageError } from "../src/cli/errors";
 import type { CvmCommand } from "../src/cli/run";
+import { regionArgs } from "./cloud-common";
 
 const command: CvmCommand = defineCommand({
   meta: { name: "terminate", description: "Terminate instances (asks first unless -y)" },
@@ -8,16 +9,13 @@ const command: CvmCommand = defineCommand({
     ids: { type: "positional", required: false, description: "Instance IDs (i-…)" },
     "all-from": { type: "string", description: "Every instance of this reservation", valueHint: "r-…" },
     yes: { type: "boolean", alias: "y", description: "Do not ask for confirmation" },
-    region: { type: "string", description: "Region [EC2]", valueHint: "name" },
-    "aws-region": { type: "string", description: "AWS region of the built-in EC2 region" },
+    ...regionArgs,
   },
   async run({ args, rawArgs }) {
-    const { allValues } = await import("../src/cli/args");
-    const { loadRegions, selectRegions } = await import("../src/cloud/regions");
     const { instancesOfReservation, terminateInstances } = await import("../src/cloud/terminate");
     const { describeCloudError } = await import("../src/cloud/ec2");
-    const regionNames = allValues(rawArgs, ["region"]);
-    const regions = selectRegions(loadRegions({ awsRegion: args["aws-region"] }), regionNames);
+    const { selectedRegions } = await import("./cloud-common");
+    const regions = await selectedRegions(args, rawArgs);
     if (regions.length !== 1) throw new UsageError("terminate works on one region at a time; give --region NAME");
     const region = regions[0];
     let ids = (args._ as string[]).filter(Boolean);

@@ -34,17 +34,17 @@ describe("cloud failures are bounded and named", () => {
     expect(throttled.requests.length).toBeGreaterThan(1); // it did retry
   }, 60_000);
 
-  test("a cloud that never answers times out instead of hanging", async () => {
+  test("a cloud that never answers ends after CVM_HTTP_TIMEOUT seconds of silence, in one line", async () => {
     const t0 = Date.now();
     const r = await cvm(["--region", "HUNG", "ls", "-i"], { env });
     expect(r.code).toBe(1);
-    expect(r.stderr.split("\n")[0]).toMatch(/^cvm: HUNG: endpoint http:\/\/127\.0\.0\.1:\d+\/ unreachable/);
-    expect(Date.now() - t0).toBeLessThan(30_000);
+    expect(r.stderr).toBe(`cvm: HUNG: endpoint ${silent.url} sent nothing for 1 s (CVM_HTTP_TIMEOUT)\n`);
+    expect(Date.now() - t0).toBeLessThan(10_000);
   }, 60_000);
 });
 
 // Until the agent's own parser lands: every key the templates set is a [cernvm] key the
-// CernVM contextualization plugin knows (the list in shared/reference/contextualization.md).
+// CernVM contextualization plugin knows (the list in /work/shared/reference/contextualization.md).
 const CERNVM_KEYS = new Set(["organisations", "repositories", "extra_repositories", "proxy", "users", "shell", "auto_login", "group_profile",
   "contextualization_command", "contextualization_key", "entitlement_key", "services", "environment", "edition", "screenres", "startxdm",
   "keyboard", "griduiversion", "swap_size", "desktop_icons", "config_url", "x509-user", "x509-cert", "x509-cert-file",

@@ -21,6 +21,7 @@ region = cern-1
 access_key = AKV4
 secret_key = secret-v4
 instance_type = m1.large
+PANDA_QUEUE = CERN-PROD
 
 [ONE]
 endpoint = ${v2.url}
@@ -41,7 +42,7 @@ beforeAll(() => {
   // no real AWS credentials or endpoints leak into the tests
   env = { CVM_CONFIG_DIR: join(work, "config"), HOME: work, AWS_ACCESS_KEY_ID: "", AWS_SECRET_ACCESS_KEY: "", AWS_PROFILE: "", AWS_CONFIG_FILE: join(work, "none"), AWS_SHARED_CREDENTIALS_FILE: join(work, "none") };
   v4 = new Ec2Double({ signatureVersion: 4, accessKeyId: "AKV4", secretAccessKey: "secret-v4", region: "cern-1", instances: 3 }).start();
-  v2 = new Ec2Double({ signatureVersion: 2, accessKeyId: "AKV2", secretAccessKey: "secret-v2", instances: 5, pageLimit: 2 }).start();
+  v2 = new Ec2Double({ signatureVersion: 2, accessKeyId: "AKV2", secretAccessKey: "secret-v2", instances: 5, images: 7, pageLimit: 2 }).start();
   writeRegions(goodRegions());
 });
 
@@ -56,9 +57,10 @@ describe("cvm regions / cvm ls against EC2 Query API doubles", () => {
     const r = await cvm(["regions", "-H"], { env });
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split("\n").map((l) => l.split("\t"));
-    expect(lines[0]).toEqual(["NAME", "ENDPOINT", "SIGNATURE", "REGION", "CREDENTIALS", "DEFAULTS"]);
+    expect(lines[0]).toEqual(["NAME", "ENDPOINT", "SIGNATURE", "REGION", "CREDENTIALS", "DEFAULTS", "VARIABLES"]);
     expect(lines.map((l) => l[0])).toEqual(["NAME", "EC2", "CERN", "ONE", "DOWN"]);
-    expect(lines[3]).toEqual(["ONE", v2.url, "v2", "us-east-1", "keys:AKV2", "-"]);
+    expect(lines[2]).toEqual(["CERN", v4.url, "v4", "cern-1", "keys:AKV4", "instanceType=m1.large", "PANDA_QUEUE=CERN-PROD"]);
+    expect(lines[3]).toEqual(["ONE", v2.url, "v2", "us-east-1", "keys:AKV2", "-", "-"]);
     expect(r.stdout).not.toContain("secret");
   });
 
@@ -81,15 +83,35 @@ describe("cvm regions / cvm ls against EC2 Query API doubles", () => {
     expect(v2.requests.filter((q) => q.action === "DescribeInstances").length).toBe(3); // 5 instances, 2 a page
   });
 
-  test("several regions at once are merged with a REGION column; a dead one is named and the rest still print (exit 3)", async () => {
+  test("ls -i follows NextToken across pages of images too, asking for 500 a page", async () => {
+    v2.requests.length = 0;
+    const r = await cvm(["ls", "-i", "--region", "ONE"], { env });
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim().split("\n").map((l) => l.split("\t")[0])).toEqual(v2.images.map((i) => i.id));
+    const calls = v2.requests.filter((q) => q.action === "DescribeImages");
+    expect(calls.length).toBe(4); // 7 images, 2 a page
+    expect(calls.map((q) => [q.params.MaxResults, q.params.NextToken ?? null])).toEqual([["500", null], ...calls.slice(1).map((q) => ["500", expect.any(String)])]);
+  });
+
+  test("several regions at once are merged with a REGION column; a dead one is named in one line and the rest still print (exit 3)", async () => {
     const r = await cvm(["--region", "CERN", "--region", "ONE", "--region", "DOWN", "ls", "--wide"], { env });
     expect(r.code).toBe(3);
     const rows = r.stdout.trim().split("\n").map((l) => l.split("\t"));
     expect(rows.length).toBe(8);
     expect(new Set(rows.map((x) => x[0]))).toEqual(new Set(["CERN", "ONE"]));
     expect(rows[0].length).toBe(10); // REGION + 8 columns + LAUNCHED
-    expect(r.stderr).toMatch(/^cvm: DOWN: endpoint http:\/\/127\.0\.0\.1:1\/ unreachable/m);
-    expect(r.stderr).toContain("cvm: 1 of 3 region(s) failed");
+    expect(r.stderr).toBe("cvm: DOWN: endpoint http://127.0.0.1:1/ unreachable (connection refused)\n");
+    writeRegions(goodRegions() + `\n[GONE]\nendpoint = http://127.0.0.1:1/gone/\naccess_key = AK\nsecret_key = SK\n`);
+    try {
+      const both = await cvm(["--region", "DOWN", "--region", "GONE", "ls"], { env });
+      expect(both.code).toBe(1); // all failed
+      expect(both.stderr.split("\n")).toEqual([
+        "cvm: DOWN: endpoint http://127.0.0.1:1/ unreachable (connection refused)",
+        "cvm: GONE: endpoint http://127.0.0.1:1/gone/ unreachable (connection refused)",
+        "cvm: 2 of 2 region(s) failed", ""]);
+    } finally {
+      writeRegions(goodRegions());
+    }
   }, 60_000);
 
   test("filters: --state, --tag, --name reach the cloud as EC2 filters", async () => {
@@ -119,6 +141,54 @@ describe("cvm regions / cvm ls against EC2 Query API doubles", () => {
     }
   }, 60_000);
 
+  test("regions.ini endpoints are checked in full (scheme, host, port 1-65535, brackets), naming file, section, key and value", async () => {
+    const file = join(work, "config", "regions.ini");
+    const cases: [string, string][] = [
+      ["http://h.example.org:999999/", "port '999999' is not a number from 1 to 65535"],
+      ["http://[::1", "'[::1' is not host or host:port"],
+      ["http://h:0/", "port '0' is not a number from 1 to 65535"],
+      ["http://h:/", "port '' is not a number from 1 to 65535"],
+      ["ftp://h/", "scheme 'ftp' is not http or https"],
+      ["h:8773", "not a URL"],
+      ["http:///services/Cloud", "no host"],
+      ["http://jane:pw@h/", "a user name or password in the URL (credentials go in profile or access_key/secret_key)"],
+      ["https://h/?Action=x", "a query or fragment, which an endpoint cannot have"],
+      ["http://exa mple.org/", "not a valid URL"],
+    ];
+    try {
+      for (const [value, why] of cases) {
+        writeRegions(`[X]\nendpoint = ${value}\n`);
+        const r = await cvm(["regions"], { env });
+        expect({ value, code: r.code, line: r.stderr.split("\n")[0] }).toEqual({ value, code: 2, line: `cvm: ${file}: [X] endpoint: '${value}': ${why}; expected http://host[:port][/path] or https://…` });
+      }
+      writeRegions(`[X]\nendpoint = https://[::1]:8773/services/Cloud\n`);
+      expect((await cvm(["regions"], { env })).stdout).toContain("X\thttps://[::1]:8773/services/Cloud\t");
+    } finally {
+      writeRegions(goodRegions());
+    }
+  });
+
+  test("regions.ini template variables: UPPERCASE keys; anything that could mean a setting is refused", async () => {
+    const file = join(work, "config", "regions.ini");
+    const line = async (body: string) => {
+      writeRegions(`[X]\nendpoint = http://h/\n${body}\n`);
+      const r = await cvm(["regions"], { env });
+      return [r.code, r.stderr.split("\n")[0]];
+    };
+    try {
+      expect(await line("REGION = CERN")).toEqual([2, `cvm: ${file}: [X] REGION: ambiguous: UPPERCASE keys are template variables, but REGION is also the setting 'region', and templates get \${REGION} from the region's name; write 'region = …' for the setting, or give the variable another name`]);
+      expect(await line("KEY = mykey")).toEqual([2, `cvm: ${file}: [X] KEY: ambiguous: UPPERCASE keys are template variables, but KEY is also the setting 'key', and templates get \${KEY} from key; write 'key = …' for the setting, or give the variable another name`]);
+      expect(await line("ENDPOINT = http://other/")).toEqual([2, `cvm: ${file}: [X] ENDPOINT: ambiguous: UPPERCASE keys are template variables, but ENDPOINT is also the setting 'endpoint'; write 'endpoint = …' for the setting, or give the variable another name`]);
+      expect((await line("Panda_Queue = Q"))[1]).toStartWith(`cvm: ${file}: [X]: unknown key 'Panda_Queue'; expected one of endpoint, `);
+      expect(await line("PANDA_QUEUE =")).toEqual([2, `cvm: ${file}: [X] PANDA_QUEUE: empty value; give the template variable a value or remove the line`]);
+      writeRegions(`[X]\nendpoint = http://h/\nPANDA_QUEUE = X-PROD\nCVMFS_HTTP_PROXY = http://squid:3128\n`);
+      const ok = JSON.parse((await cvm(["regions", "--json"], { env })).stdout);
+      expect(ok.find((r: any) => r.name === "X").variables).toEqual({ PANDA_QUEUE: "X-PROD", CVMFS_HTTP_PROXY: "http://squid:3128" });
+    } finally {
+      writeRegions(goodRegions());
+    }
+  });
+
   test("regions.ini: secrets in a file others can read, unknown keys, bad values, unknown regions", async () => {
     try {
       writeRegions(goodRegions(), 0o644);
@@ -128,7 +198,7 @@ describe("cvm regions / cvm ls against EC2 Query API doubles", () => {
       writeRegions(`[X]\nendpoint = http://h/\nsignatur_version = 2\n`);
       const typo = await cvm(["regions"], { env });
       expect(typo.code).toBe(2);
-      expect(typo.stderr.split("\n")[0]).toBe(`cvm: ${join(work, "config", "regions.ini")}: [X]: unknown key 'signatur_version'; expected one of endpoint, signature_version, region, profile, access_key, secret_key, instance_type, key, group, kernel, one_vm_per_call`);
+      expect(typo.stderr.split("\n")[0]).toBe(`cvm: ${join(work, "config", "regions.ini")}: [X]: unknown key 'signatur_version'; expected one of endpoint, signature_version, region, profile, access_key, secret_key, instance_type, key, group, kernel, one_vm_per_call, or a template variable in UPPERCASE (PANDA_QUEUE = …)`);
       writeRegions(`[X]\nendpoint = http://h/\nsignature_version = 3\n`);
       expect((await cvm(["regions"], { env })).stderr.split("\n")[0]).toBe(`cvm: ${join(work, "config", "regions.ini")}: [X] signature_version: '3': expected 2 or 4`);
     } finally {

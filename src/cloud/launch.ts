@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
-import type { Instance, Reservation, RunInstancesCommandInput } from "@aws-sdk/client-ec2";
-import { describeCloudError, ec2Client, sendOptions } from "./ec2";
+import type { RunInstancesCommandInput } from "@aws-sdk/client-ec2";
+import { sendOptions, withClient } from "./ec2";
+import { fanOut, type RegionFailure } from "./fan-out";
 import type { Region } from "./regions";
-import type { RegionFailure } from "./list";
+import { instanceRows, type InstanceRow } from "./rows";
 
 export interface LaunchRequest {
   image: string;
@@ -12,21 +13,18 @@ export interface LaunchRequest {
   group?: string;
   key?: string;
   kernel?: string;
-  userData: Uint8Array;
   tags: [string, string][];
   clientToken?: string;       // the same token re-runs the same launch without starting it twice
 }
 
-export interface LaunchedInstance {
-  region: string; reservation: string; owner: string; group: string; id: string; image: string;
-  dns: string; state: string; key: string; index: number; type: string;
-}
+/** A region to launch in and the user data rendered for it (templates may use its own variables). */
+export interface LaunchTarget { region: Region; userData: Uint8Array; }
 
 // Clouds that start one VM per call get the calls a few at a time.
 const ONE_PER_CALL_CONCURRENCY = 4;
 
 /** The RunInstances parameters for a region: its defaults under the flags. */
-export function runInput(region: Region, r: LaunchRequest, count: number, token: string): RunInstancesCommandInput {
+export function runInput(region: Region, r: LaunchRequest, userData: Uint8Array, count: number, token: string): RunInstancesCommandInput {
   const group = r.group ?? region.defaults.group;
   return {
     ImageId: r.image,
@@ -36,19 +34,10 @@ export function runInput(region: Region, r: LaunchRequest, count: number, token:
     KeyName: r.key ?? region.defaults.key,
     SecurityGroups: group ? [group] : undefined,
     KernelId: r.kernel ?? region.defaults.kernel,
-    UserData: r.userData.length ? Buffer.from(r.userData).toString("base64") : undefined,
+    UserData: userData.length ? Buffer.from(userData).toString("base64") : undefined,
     ClientToken: token,
     TagSpecifications: r.tags.length ? [{ ResourceType: "instance", Tags: r.tags.map(([Key, Value]) => ({ Key, Value })) }] : undefined,
   };
-}
-
-function rows(region: Region, res: Reservation | { ReservationId?: string; OwnerId?: string; Groups?: Reservation["Groups"]; Instances?: Instance[] }): LaunchedInstance[] {
-  return (res.Instances ?? []).map((i) => ({
-    region: region.name, reservation: res.ReservationId ?? "-", owner: res.OwnerId ?? "-",
-    group: (res.Groups?.length ? res.Groups : i.SecurityGroups)?.map((g) => g.GroupName ?? g.GroupId).join(",") || "-",
-    id: i.InstanceId ?? "-", image: i.ImageId ?? "-", dns: i.PublicDnsName || i.PrivateDnsName || "-", state: i.State?.Name ?? "-",
-    key: i.KeyName ?? "-", index: i.AmiLaunchIndex ?? 0, type: i.InstanceType ?? "-",
-  }));
 }
 
 /**
@@ -57,56 +46,72 @@ function rows(region: Region, res: Reservation | { ReservationId?: string; Owner
  * call carries a ClientToken (per-call tokens derive from it with the index),
  * so the SDK's retries, and a re-run with --client-token, start nothing twice.
  */
-export async function launch(regions: Region[], r: LaunchRequest): Promise<{ instances: LaunchedInstance[]; failures: RegionFailure[]; clientToken: string }> {
+export async function launch(targets: LaunchTarget[], r: LaunchRequest): Promise<{ instances: InstanceRow[]; failures: RegionFailure[]; clientToken: string }> {
   const { RunInstancesCommand } = await import("@aws-sdk/client-ec2");
   const base = r.clientToken ?? randomUUID();
-  const results = await Promise.allSettled(regions.map(async (region) => {
-    const client = await ec2Client(region);
-    const token = regions.length > 1 ? `${base}-${region.name}` : base;
-    try {
-      if (!region.onePerCall) return rows(region, await client.send(new RunInstancesCommand(runInput(region, r, r.count, token)), sendOptions()));
-      const out: LaunchedInstance[] = [];
-      let next = 0;
-      const worker = async () => {
-        for (let i = next++; i < r.count; i = next++) {
-          const res = await client.send(new RunInstancesCommand(runInput(region, { ...r, minCount: 1 }, 1, `${token}-${i}`)), sendOptions());
-          out.push(...rows(region, res).map((x) => ({ ...x, index: i })));
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(ONE_PER_CALL_CONCURRENCY, r.count) }, worker));
-      return out.sort((a, b) => a.index - b.index);
-    } finally {
-      client.destroy();
-    }
+  const userData = new Map(targets.map((t) => [t.region.name, t.userData]));
+  const { rows, failures } = await fanOut(targets.map((t) => t.region), (region) => withClient(region, async (client) => {
+    const token = targets.length > 1 ? `${base}-${region.name}` : base;
+    const data = userData.get(region.name)!;
+    if (!region.onePerCall) return instanceRows(region.name, await client.send(new RunInstancesCommand(runInput(region, r, data, r.count, token)), sendOptions()));
+    const out: InstanceRow[] = [];
+    let next = 0;
+    const worker = async () => {
+      for (let i = next++; i < r.count; i = next++) {
+        const res = await client.send(new RunInstancesCommand(runInput(region, { ...r, minCount: 1 }, data, 1, `${token}-${i}`)), sendOptions());
+        out.push(...instanceRows(region.name, res).map((x) => ({ ...x, index: i })));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(ONE_PER_CALL_CONCURRENCY, r.count) }, worker));
+    return out.sort((a, b) => a.index - b.index);
   }));
-  const instances: LaunchedInstance[] = [], failures: RegionFailure[] = [];
-  results.forEach((res, i) => (res.status === "fulfilled" ? instances.push(...res.value) : failures.push({ region: regions[i].name, message: describeCloudError(regions[i], res.reason) })));
-  return { instances, failures, clientToken: base };
+  return { instances: rows, failures, clientToken: base };
 }
 
-/** Polls until every instance is running or has ended; reports progress; gives up after `timeoutMs`. */
-export async function waitRunning(regions: Region[], launched: LaunchedInstance[], o: { intervalMs: number; timeoutMs: number; onProgress?: (running: number, total: number) => void }): Promise<LaunchedInstance[]> {
+/** DescribeInstances of just-started instances: EC2 may not know them yet for a moment (eventual consistency). */
+async function pollStates(region: Region, ids: string[]): Promise<InstanceRow[]> {
   const { DescribeInstancesCommand } = await import("@aws-sdk/client-ec2");
-  const deadline = Date.now() + o.timeoutMs;
-  let current = launched;
-  for (;;) {
-    const updated: LaunchedInstance[] = [];
-    for (const region of regions) {
-      const ids = current.filter((i) => i.region === region.name).map((i) => i.id);
-      if (!ids.length) continue;
-      const client = await ec2Client(region);
-      try {
-        const out = await client.send(new DescribeInstancesCommand({ InstanceIds: ids }), sendOptions());
-        for (const res of out.Reservations ?? []) updated.push(...rows(region, res));
-      } finally {
-        client.destroy();
-      }
+  return withClient(region, async (client) => {
+    try {
+      const out = await client.send(new DescribeInstancesCommand({ InstanceIds: ids }), sendOptions());
+      return (out.Reservations ?? []).flatMap((res) => instanceRows(region.name, res));
+    } catch (err) {
+      if ((err as { name?: string }).name === "InvalidInstanceID.NotFound") return [];
+      throw err;
     }
-    const byId = new Map(updated.map((i) => [i.id, i]));
-    current = current.map((i) => ({ ...(byId.get(i.id) ?? i), index: i.index }));
-    const settled = current.filter((i) => i.state !== "pending").length;
+  });
+}
+
+/**
+ * Polls until no instance is pending any more, or `timeoutMs` is up; reports
+ * progress. Returns the instances as they ended up and one failure per
+ * instance that is not running (terminated while starting, say for lack of
+ * capacity, or still pending), or per region whose polling failed.
+ */
+export async function waitRunning(regions: Region[], launched: InstanceRow[], o: { intervalMs: number; timeoutMs: number; onProgress?: (running: number, total: number) => void }): Promise<{ instances: InstanceRow[]; failures: RegionFailure[] }> {
+  const deadline = Date.now() + o.timeoutMs;
+  const failures: RegionFailure[] = [];
+  const givenUp = new Set<string>();
+  let current = launched;
+  const pendingIn = (region: Region) => current.filter((i) => i.region === region.name && i.state === "pending").map((i) => i.id);
+  for (;;) {
+    const waiting = regions.filter((r) => !givenUp.has(r.name) && pendingIn(r).length);
+    if (!waiting.length) break;
+    const polled = await fanOut(waiting, (region) => pollStates(region, pendingIn(region)));
+    for (const f of polled.failures) {
+      failures.push({ region: f.region, message: `stopped waiting: ${f.message}` });
+      givenUp.add(f.region);
+    }
+    const byId = new Map(polled.rows.map((i) => [i.id, i]));
+    current = current.map((i) => (byId.has(i.id) ? { ...byId.get(i.id)!, index: i.index } : i));
     o.onProgress?.(current.filter((i) => i.state === "running").length, current.length);
-    if (settled === current.length || Date.now() > deadline) return current;
-    await Bun.sleep(o.intervalMs);
+    if (Date.now() > deadline) break;
+    if (regions.some((r) => !givenUp.has(r.name) && pendingIn(r).length)) await Bun.sleep(o.intervalMs);
   }
+  for (const i of current) {
+    if (i.state === "running" || givenUp.has(i.region)) continue;
+    const why = i.reason !== "-" ? ` (${i.reason})` : "";
+    failures.push({ region: i.region, message: i.state === "pending" ? `${i.id} still pending after ${Math.round(o.timeoutMs / 1000)} s` : `${i.id} ${i.state} while starting${why}` });
+  }
+  return { instances: current, failures };
 }

@@ -14,9 +14,12 @@ export interface Region {
   credentials: { kind: "chain"; profile?: string } | { kind: "keys"; accessKeyId: string; secretAccessKey: string };
   defaults: { instanceType?: string; key?: string; group?: string; kernel?: string };
   onePerCall: boolean;               // the cloud starts one VM per RunInstances (OpenNebula econe-server)
+  variables: Record<string, string>; // template variables of this region (UPPERCASE keys of its section)
 }
 
 const KEYS = ["endpoint", "signature_version", "region", "profile", "access_key", "secret_key", "instance_type", "key", "group", "kernel", "one_vm_per_call"] as const;
+/** A key in UPPERCASE is a template variable: PANDA_QUEUE = CERN-PROD. */
+const VARIABLE = /^[A-Z][A-Z0-9_]*$/;
 
 export const regionsFile = (env = process.env) => join(configDir(env), "regions.ini");
 
@@ -24,7 +27,7 @@ export const regionsFile = (env = process.env) => join(configDir(env), "regions.
 function builtInEc2(awsRegion: string | undefined, env: NodeJS.ProcessEnv): Region {
   return {
     name: "EC2", signatureVersion: 4, signingRegion: awsRegion || env.AWS_REGION || env.AWS_DEFAULT_REGION || "us-east-1",
-    credentials: { kind: "chain" }, defaults: {}, onePerCall: false,
+    credentials: { kind: "chain" }, defaults: {}, onePerCall: false, variables: {},
   };
 }
 
@@ -32,6 +35,48 @@ function yesNo(v: string, where: string): boolean {
   if (/^(yes|true|1)$/i.test(v)) return true;
   if (/^(no|false|0)$/i.test(v)) return false;
   throw new UsageError(`${where}: '${v}': expected yes or no`);
+}
+
+const ENDPOINT_FORM = "expected http://host[:port][/path] or https://…";
+
+/** An endpoint URL checked in full here, so that a bad one never reaches the SDK as `TypeError: Invalid URL`. */
+function checkEndpoint(value: string, where: string): string {
+  const bad = (why: string) => new UsageError(`${where}: '${value}': ${why}; ${ENDPOINT_FORM}`);
+  const m = /^([A-Za-z][A-Za-z0-9+.-]*):\/\/([^/?#]*)/.exec(value);
+  if (!m) throw bad("not a URL");
+  if (!/^https?$/i.test(m[1])) throw bad(`scheme '${m[1]}' is not http or https`);
+  const authority = m[2];
+  if (authority.includes("@")) throw bad("a user name or password in the URL (credentials go in profile or access_key/secret_key)");
+  const hostPort = /^(\[[0-9A-Fa-f:.]+\]|[^:[\]]+)(?::(\d*))?$/.exec(authority);
+  if (!authority) throw bad("no host");
+  if (!hostPort) throw bad(`'${authority}' is not host or host:port`);
+  if (hostPort[2] !== undefined) {
+    const port = Number(hostPort[2]);
+    if (!hostPort[2] || !(port >= 1 && port <= 65535)) throw bad(`port '${hostPort[2]}' is not a number from 1 to 65535`);
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw bad("not a valid URL");
+  }
+  if (url.search || url.hash) throw bad("a query or fragment, which an endpoint cannot have");
+  return value;
+}
+
+/** Template variables every region gives (templates.ts), and where from. */
+const FROM_REGION: Record<string, string> = { REGION: "the region's name", INSTANCE_TYPE: "instance_type", KEY: "key", GROUP: "group", KERNEL: "kernel" };
+
+/** One key=value of a region section: a setting (lowercase, known), or a template variable (UPPERCASE). */
+function classifyKey(k: string, v: unknown, where: (k?: string) => string): "setting" | "variable" {
+  if (typeof v === "object" && v !== null) throw new UsageError(`${where(k)}: a list or sub-section; expected a single value`);
+  if ((KEYS as readonly string[]).includes(k)) return "setting";
+  if (!VARIABLE.test(k)) throw new UsageError(`${where()}: unknown key '${k}'; expected one of ${KEYS.join(", ")}, or a template variable in UPPERCASE (PANDA_QUEUE = …)`);
+  const setting = k.toLowerCase();
+  if ((KEYS as readonly string[]).includes(setting))
+    throw new UsageError(`${where(k)}: ambiguous: UPPERCASE keys are template variables, but ${k} is also the setting '${setting}'${FROM_REGION[k] ? `, and templates get \${${k}} from ${FROM_REGION[k]}` : ""}; write '${setting} = …' for the setting, or give the variable another name`);
+  if (String(v) === "") throw new UsageError(`${where(k)}: empty value; give the template variable a value or remove the line`);
+  return "variable";
 }
 
 /** Regions from regions.ini (a section per region), after the built-in EC2; a section [EC2] adjusts the built-in one. */
@@ -51,16 +96,15 @@ export function loadRegions(o: { file?: string; awsRegion?: string; env?: NodeJS
     if (typeof raw !== "object" || raw === null) throw new UsageError(`${file}: '${name}' is outside any [REGION] section`);
     const where = (k?: string) => `${file}: [${name}]${k ? ` ${k}` : ""}`;
     const values: Record<string, string> = {};
+    const variables: Record<string, string> = {};
     for (const [k, v] of Object.entries(raw)) {
-      if (!(KEYS as readonly string[]).includes(k)) throw new UsageError(`${where()}: unknown key '${k}'; expected one of ${KEYS.join(", ")}`);
-      values[k] = String(v);
+      if (classifyKey(k, v, where) === "variable") variables[k] = String(v);
+      else values[k] = String(v);
     }
     const base = regions.get(name) ?? { ...builtInEc2(undefined, env), name, signingRegion: "us-east-1" };
-    const r: Region = { ...base, defaults: { ...base.defaults } };
-    if (values.endpoint !== undefined) {
-      if (!/^https?:\/\/[^/\s]+/.test(values.endpoint)) throw new UsageError(`${where("endpoint")}: '${values.endpoint}': expected an http:// or https:// URL`);
-      r.endpoint = values.endpoint;
-    } else if (name !== "EC2") throw new UsageError(`${where()}: no endpoint; expected endpoint = https://host:port/path`);
+    const r: Region = { ...base, defaults: { ...base.defaults }, variables: { ...base.variables, ...variables } };
+    if (values.endpoint !== undefined) r.endpoint = checkEndpoint(values.endpoint, where("endpoint"));
+    else if (name !== "EC2") throw new UsageError(`${where()}: no endpoint; expected endpoint = https://host:port/path`);
     if (values.signature_version !== undefined) {
       if (values.signature_version !== "2" && values.signature_version !== "4") throw new UsageError(`${where("signature_version")}: '${values.signature_version}': expected 2 or 4`);
       r.signatureVersion = Number(values.signature_version) as 2 | 4;

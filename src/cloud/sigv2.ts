@@ -7,7 +7,7 @@ import { createHmac } from "node:crypto";
  */
 
 /** RFC 3986 percent-encoding as SigV2 wants it: only A-Z a-z 0-9 - _ . ~ stay literal. */
-export function encodeRfc3986(s: string): string {
+function encodeRfc3986(s: string): string {
   return encodeURIComponent(s).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase());
 }
 
@@ -28,7 +28,7 @@ export function signatureV2(secretKey: string, stringToSign: string): string {
 }
 
 /** `2011-10-03T15:19:30Z` */
-export const v2Timestamp = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
+const v2Timestamp = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, "Z");
 
 export interface V2Credentials { accessKeyId: string; secretAccessKey: string; sessionToken?: string; }
 

@@ -12,7 +12,7 @@ import type { Region } from "./regions";
 export interface Template { name: string; description: string; text: string; source: string; }
 
 const BUILT_IN_DIR = import.meta.url.includes("/$bunfs/") ? join(import.meta.dir, "templates") : join(import.meta.dir, "..", "..", "templates");
-export const userTemplateDir = (env = process.env) => join(configDir(env), "templates");
+const userTemplateDir = (env = process.env) => join(configDir(env), "templates");
 
 function readDir(dir: string): Template[] {
   if (!existsSync(dir)) return [];
@@ -42,15 +42,18 @@ export function parseTemplateSpec(spec: string): { name: string; count?: number 
   return { name: m[1], count: m[2] === undefined ? undefined : Number(m[2]) };
 }
 
-/** Variables for a template: the region's name and defaults, under what --set gives. */
+/** Variables for a template: the region's name and defaults, then its own variables (regions.ini), under what --set gives. */
 export function templateVariables(region: Region, set: Record<string, string>): Record<string, string> {
   const d = region.defaults;
   const fromRegion: Record<string, string | undefined> = { REGION: region.name, INSTANCE_TYPE: d.instanceType, KEY: d.key, GROUP: d.group, KERNEL: d.kernel };
-  return { ...Object.fromEntries(Object.entries(fromRegion).filter((e): e is [string, string] => e[1] !== undefined)), ...set };
+  return { ...Object.fromEntries(Object.entries(fromRegion).filter((e): e is [string, string] => e[1] !== undefined)), ...region.variables, ...set };
 }
 
-/** Fills ${VAR} and ${VAR:-default} (defaults may hold variables); comment lines are dropped. Unknown variables are an error. */
-export function renderTemplate(t: Template, vars: Record<string, string>): string {
+/**
+ * Fills ${VAR} and ${VAR:-default} (defaults may hold variables); comment lines are dropped.
+ * A variable with no value is an error; `region` names where else the value could come from.
+ */
+export function renderTemplate(t: Template, vars: Record<string, string>, region?: { name: string; file: string }): string {
   const missing = new Set<string>();
   const expand = (s: string): string =>
     s.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-((?:[^{}]|\{[^{}]*\})*))?\}/g, (_, name: string, fallback?: string) => {
@@ -60,6 +63,9 @@ export function renderTemplate(t: Template, vars: Record<string, string>): strin
       return "";
     });
   const out = t.text.split("\n").filter((l) => !/^\s*[#;]/.test(l)).map(expand).join("\n").trim() + "\n";
-  if (missing.size) throw new UsageError(`template ${t.name}: no value for ${[...missing].map((m) => "${" + m + "}").join(", ")}; give --set ${[...missing][0]}=VALUE`);
+  if (missing.size) {
+    const first = [...missing][0];
+    throw new UsageError(`template ${t.name}: no value for ${[...missing].map((m) => "${" + m + "}").join(", ")}${region ? ` in region ${region.name}` : ""}; give --set ${first}=VALUE${region ? `, or ${first} = VALUE in [${region.name}] of ${region.file}` : ""}`);
+  }
   return out;
 }

@@ -1,25 +1,19 @@
-import { ec2Client, sendOptions } from "./ec2";
+import { sendOptions, withClient } from "./ec2";
 import type { Region } from "./regions";
 
 /** Instance IDs of a reservation (terminate --all-from r-…). */
-export async function instancesOfReservation(region: Region, reservation: string): Promise<string[]> {
-  const { DescribeInstancesCommand } = await import("@aws-sdk/client-ec2");
-  const client = await ec2Client(region);
-  try {
+export function instancesOfReservation(region: Region, reservation: string): Promise<string[]> {
+  return withClient(region, async (client) => {
+    const { DescribeInstancesCommand } = await import("@aws-sdk/client-ec2");
     const out = await client.send(new DescribeInstancesCommand({ Filters: [{ Name: "reservation-id", Values: [reservation] }] }), sendOptions());
-    return (out.Reservations ?? []).flatMap((r) => (r.Instances ?? []).map((i) => i.InstanceId!)).filter(Boolean);
-  } finally {
-    client.destroy();
-  }
+    return (out.Reservations ?? []).flatMap((r) => (r.Instances ?? []).map((i) => i.InstanceId ?? "")).filter(Boolean);
+  });
 }
 
-export async function terminateInstances(region: Region, ids: string[]): Promise<{ id: string; from: string; to: string }[]> {
-  const { TerminateInstancesCommand } = await import("@aws-sdk/client-ec2");
-  const client = await ec2Client(region);
-  try {
+export function terminateInstances(region: Region, ids: string[]): Promise<{ id: string; from: string; to: string }[]> {
+  return withClient(region, async (client) => {
+    const { TerminateInstancesCommand } = await import("@aws-sdk/client-ec2");
     const out = await client.send(new TerminateInstancesCommand({ InstanceIds: ids }), sendOptions());
     return (out.TerminatingInstances ?? []).map((t) => ({ id: t.InstanceId ?? "-", from: t.PreviousState?.Name ?? "-", to: t.CurrentState?.Name ?? "-" }));
-  } finally {
-    client.destroy();
-  }
+  });
 }

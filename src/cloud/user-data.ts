@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { UsageError } from "../cli/errors";
 
@@ -30,10 +30,22 @@ export function packUserData(text: string): { bytes: Uint8Array; gzipped: boolea
   return { bytes: gz, gzipped: true };
 }
 
+/** The most --user-data may read: text that could still gzip under USER_DATA_LIMIT, not an endless device. */
+export const USER_DATA_FILE_LIMIT = 4 * 1024 * 1024;
+
 export function readUserDataFile(file: string): string {
+  let fd: number | undefined;
   try {
-    return readFileSync(file, "utf8");
+    fd = openSync(file, "r");
+    const buf = Buffer.alloc(USER_DATA_FILE_LIMIT + 1);
+    let n = 0;
+    for (let got = 1; got > 0 && n < buf.length; n += got) got = readSync(fd, buf, n, buf.length - n, null);
+    if (n > USER_DATA_FILE_LIMIT) throw new UsageError(`--user-data ${file}: more than ${USER_DATA_FILE_LIMIT} bytes; user data must fit in ${USER_DATA_LIMIT} bytes gzipped`);
+    return buf.subarray(0, n).toString("utf8");
   } catch (err) {
+    if (err instanceof UsageError) throw err;
     throw new UsageError(`--user-data ${file}: cannot read: ${(err as Error).message}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }

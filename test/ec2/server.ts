@@ -1,8 +1,10 @@
 // A test double of the EC2 Query API (API version 2016-11-15), written from the
 // published API reference: form-encoded requests, XML responses and error
-// documents, and real verification of Signature Version 4 or 2.
-import { createHash, createHmac, randomBytes } from "node:crypto";
-import { canonicalQueryString, signatureV2, stringToSignV2 } from "../../src/cloud/sigv2";
+// documents, pagination, instances that boot (and some that fail to), and real
+// verification of Signature Version 4 or 2 by its own code (./signatures.ts;
+// nothing from src/cloud, so a signer bug in cvm fails the tests).
+import { randomBytes } from "node:crypto";
+import { verifySigV2, verifySigV4 } from "./signatures";
 
 export interface Ec2DoubleOptions {
   signatureVersion: 2 | 4;
@@ -12,22 +14,23 @@ export interface Ec2DoubleOptions {
   ownerId?: string;
   instances?: number;          // seeded instances
   images?: number;             // seeded images
-  pageLimit?: number;          // at most this many reservations a page, whatever MaxResults says (as EC2 may)
+  pageLimit?: number;          // at most this many reservations or images a page, whatever MaxResults says (as EC2 may)
+  pendingPolls?: number;       // a new instance is pending for this many DescribeInstances that show it [2]
+  unknownPolls?: number;       // DescribeInstances naming a new instance says NotFound this many times first [0]
+  capacity?: number;           // instances beyond this many running fail to boot: pending, then terminated [unlimited]
   onePerCall?: boolean;        // start one VM per RunInstances whatever MaxCount says (OpenNebula econe-server)
   instanceLimit?: number;      // quota: RunInstances beyond it fails with InstanceLimitExceeded
   throttle?: boolean;          // every request answered with RequestLimitExceeded (HTTP 503)
   silent?: boolean;            // accept requests and never answer
 }
 
-interface Instance { userData?: string; id: string; reservation: string; image: string; state: string; type: string; key: string; group: string; dns: string; launch: string; index: number; tags: Record<string, string>; }
+interface Instance { userData?: string; looks: number; unknownFor: number; reason?: { code: string; message: string }; id: string; reservation: string; image: string; state: string; type: string; key: string; group: string; dns: string; launch: string; index: number; tags: Record<string, string>; }
 interface Image { id: string; location: string; state: string; public: boolean; arch: string; type: string; owner: string; name: string; }
 
 const NS = "http://ec2.amazonaws.com/doc/2016-11-15/";
 const STATE_CODE: Record<string, number> = { pending: 0, running: 16, "shutting-down": 32, terminated: 48, stopping: 64, stopped: 80 };
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 const hex = (n: number) => randomBytes(n).toString("hex");
-const sha256 = (s: string | Uint8Array) => createHash("sha256").update(s).digest("hex");
-const hmac = (key: string | Buffer, s: string) => createHmac("sha256", key).update(s).digest();
 
 class Ec2Error extends Error {
   constructor(readonly code: string, message: string, readonly status = 400) { super(message); }
@@ -43,9 +46,9 @@ export class Ec2Double {
   constructor(readonly o: Ec2DoubleOptions) {
     const owner = o.ownerId ?? "123456789012";
     for (let i = 0; i < (o.images ?? 3); i++)
-      this.images.push({ id: `ami-${hex(4)}`, location: `cernvm/cernvm-${i}.manifest.xml`, state: "available", public: i % 2 === 0, arch: "x86_64", type: "machine", owner, name: `cernvm-4.${i}` });
+      this.images.push({ id: `ami-${String(i + 1).padStart(8, "0")}`, location: `cernvm/cernvm-${i}.manifest.xml`, state: "available", public: i % 2 === 0, arch: "x86_64", type: "machine", owner, name: `cernvm-4.${i}` });
     for (let i = 0; i < (o.instances ?? 2); i++)
-      this.instances.push({ id: `i-${hex(8)}`, reservation: `r-${hex(4)}`, image: this.images[0]?.id ?? "ami-0", state: i % 3 === 2 ? "stopped" : "running", type: "m1.large", key: "ami", group: "default",
+      this.instances.push({ looks: 0, unknownFor: 0, id: `i-${hex(8)}`, reservation: `r-${hex(4)}`, image: this.images[0]?.id ?? "ami-0", state: i % 3 === 2 ? "stopped" : "running", type: "m1.large", key: "ami", group: "default",
         dns: `vm${i}.cloud.example.org`, launch: new Date(Date.UTC(2026, 10, 1, 12, i)).toISOString(), index: 0, tags: i === 0 ? { Name: "panda-wn-0" } : {} });
   }
 
@@ -68,8 +71,7 @@ export class Ec2Double {
     const body = req.method === "POST" ? await req.text() : "";
     const params = Object.fromEntries(new URLSearchParams(req.method === "POST" ? body : url.search));
     try {
-      if (this.o.signatureVersion === 4) this.verifyV4(req, url, body);
-      else this.verifyV2(req, url, params);
+      this.verify(req, url, body, params);
       const action = params.Action;
       this.requests.push({ action, params });
       if (this.o.throttle) throw new Ec2Error("RequestLimitExceeded", "Request limit exceeded.", 503);
@@ -82,36 +84,13 @@ export class Ec2Double {
     }
   }
 
-  /** Signature Version 4, recomputed from the canonical request as the reference defines it. */
-  private verifyV4(req: Request, url: URL, body: string): void {
-    const auth = req.headers.get("authorization") ?? "";
-    const m = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, ?SignedHeaders=([^,]+), ?Signature=([0-9a-f]{64})$/.exec(auth);
-    if (!m) throw new Ec2Error("AuthFailure", "AWS was not able to validate the provided access credentials", 401);
-    const [, akid, date, region, service, signedHeaders, signature] = m;
-    if (akid !== this.o.accessKeyId) throw new Ec2Error("AuthFailure", "AWS was not able to validate the provided access credentials", 401);
-    const amzDate = req.headers.get("x-amz-date") ?? "";
-    const when = Date.parse(amzDate.replace(/^(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z$/, "$1-$2-$3T$4:$5:$6Z"));
-    if (!(Math.abs(Date.now() - when) < 5 * 60_000)) throw new Ec2Error("RequestExpired", `Request has expired. Timestamp date is ${amzDate}`, 400);
-    if (region !== (this.o.region ?? "us-east-1") || service !== "ec2") throw new Ec2Error("AuthFailure", `Credential should be scoped to a valid region, not '${region}'`, 401);
-    const headers = signedHeaders.split(";");
-    const canonicalHeaders = headers.map((h) => `${h}:${(req.headers.get(h) ?? "").trim().replace(/\s+/g, " ")}\n`).join("");
-    const query = canonicalQueryString(Object.fromEntries(url.searchParams));
-    const canonicalRequest = [req.method, url.pathname || "/", query, canonicalHeaders, signedHeaders, sha256(body)].join("\n");
-    const scope = `${date}/${region}/${service}/aws4_request`;
-    const stringToSign = ["AWS4-HMAC-SHA256", amzDate, scope, sha256(canonicalRequest)].join("\n");
-    const key = hmac(hmac(hmac(hmac(`AWS4${this.o.secretAccessKey}`, date), region), service), "aws4_request");
-    if (createHmac("sha256", key).update(stringToSign).digest("hex") !== signature)
-      throw new Ec2Error("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided", 403);
-  }
-
-  /** Signature Version 2 (HmacSHA256) over the sorted, encoded parameters. */
-  private verifyV2(req: Request, url: URL, params: Record<string, string>): void {
-    const { Signature, ...rest } = params;
-    if (rest.SignatureVersion !== "2" || rest.SignatureMethod !== "HmacSHA256" || !Signature) throw new Ec2Error("AuthFailure", "this endpoint accepts Signature Version 2 (HmacSHA256) only", 401);
-    if (rest.AWSAccessKeyId !== this.o.accessKeyId) throw new Ec2Error("AuthFailure", "AWS was not able to validate the provided access credentials", 401);
-    if (!(Math.abs(Date.now() - Date.parse(rest.Timestamp)) < 5 * 60_000)) throw new Ec2Error("RequestExpired", `Request has expired. Timestamp date is ${rest.Timestamp}`, 400);
-    const expected = signatureV2(this.o.secretAccessKey, stringToSignV2(req.method, req.headers.get("host") ?? url.host, url.pathname, rest));
-    if (expected !== Signature) throw new Ec2Error("SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided", 403);
+  private verify(req: Request, url: URL, body: string, params: Record<string, string>): void {
+    const o = this.o;
+    const verdict = o.signatureVersion === 4
+      ? verifySigV4({ method: req.method, path: url.pathname, query: url.search.slice(1), headers: Object.fromEntries(req.headers), body },
+        { accessKeyId: o.accessKeyId, secretAccessKey: o.secretAccessKey, region: o.region ?? "us-east-1", service: "ec2" })
+      : verifySigV2(req.method, req.headers.get("host") ?? url.host, url.pathname, Object.entries(params), o);
+    if (!verdict.ok) throw new Ec2Error(verdict.code, verdict.message, verdict.code === "SignatureDoesNotMatch" ? 403 : verdict.code === "AuthFailure" ? 401 : 400);
   }
 
   private dispatch(action: string, p: Record<string, string>): string {
@@ -150,6 +129,16 @@ export class Ec2Double {
     return Object.entries(p).filter(([k]) => k.startsWith(prefix)).map(([, v]) => v);
   }
 
+  /** One page of `items` after NextToken: MaxResults (5..1000), capped by pageLimit, and an opaque token for the rest. */
+  private page<T>(items: T[], p: Record<string, string>): { page: T[]; next: string } {
+    const start = p.NextToken ? Number(Buffer.from(p.NextToken, "base64").toString()) : 0;
+    if (!Number.isInteger(start) || start < 0 || start > items.length) throw new Ec2Error("InvalidParameterValue", `The token '${p.NextToken}' is invalid`);
+    if (p.MaxResults !== undefined && !(Number(p.MaxResults) >= 5 && Number(p.MaxResults) <= 1000)) throw new Ec2Error("InvalidParameterValue", `MaxResults ${p.MaxResults} is not from 5 to 1000`);
+    const max = Math.min(p.MaxResults ? Number(p.MaxResults) : items.length || 1, this.o.pageLimit ?? Infinity);
+    const next = start + max < items.length ? `<nextToken>${Buffer.from(String(start + max)).toString("base64")}</nextToken>` : "";
+    return { page: items.slice(start, start + max), next };
+  }
+
   private describeImages(p: Record<string, string>): string {
     const owners = this.list(p, "Owner.");
     const f = this.filters(p);
@@ -157,33 +146,40 @@ export class Ec2Double {
     const images = this.images.filter((i) =>
       (!owners.length || owners.some((o) => (o === "self" ? i.owner === (this.o.ownerId ?? "123456789012") : o === i.owner))) &&
       (!f.has("name") || f.get("name")!.some((n) => glob(n).test(i.name))));
-    const items = images.map((i) => `<item><imageId>${i.id}</imageId><imageLocation>${esc(i.location)}</imageLocation><imageState>${i.state}</imageState><imageOwnerId>${i.owner}</imageOwnerId><isPublic>${i.public}</isPublic><architecture>${i.arch}</architecture><imageType>${i.type}</imageType><name>${esc(i.name)}</name></item>`).join("");
-    return `<DescribeImagesResponse xmlns="${NS}"><requestId>${hex(8)}</requestId><imagesSet>${items}</imagesSet></DescribeImagesResponse>`;
+    const { page, next } = this.page(images, p);
+    const items = page.map((i) => `<item><imageId>${i.id}</imageId><imageLocation>${esc(i.location)}</imageLocation><imageState>${i.state}</imageState><imageOwnerId>${i.owner}</imageOwnerId><isPublic>${i.public}</isPublic><architecture>${i.arch}</architecture><imageType>${i.type}</imageType><name>${esc(i.name)}</name></item>`).join("");
+    return `<DescribeImagesResponse xmlns="${NS}"><requestId>${hex(8)}</requestId><imagesSet>${items}</imagesSet>${next}</DescribeImagesResponse>`;
+  }
+
+  /** A pending instance boots after `pendingPolls` looks: running, or terminated when the cloud is out of capacity. */
+  private boot(i: Instance): void {
+    if (i.state !== "pending" || ++i.looks <= (this.o.pendingPolls ?? 2)) return;
+    const running = this.instances.filter((x) => x.state === "running").length;
+    if (running < (this.o.capacity ?? Infinity)) { i.state = "running"; return; }
+    i.state = "terminated";
+    i.reason = { code: "Server.InsufficientInstanceCapacity", message: "Server.InsufficientInstanceCapacity: Insufficient capacity." };
   }
 
   private describeInstances(p: Record<string, string>): string {
     const f = this.filters(p);
     const ids = this.list(p, "InstanceId.");
-    for (const id of ids) if (!this.instances.some((i) => i.id === id)) throw new Ec2Error("InvalidInstanceID.NotFound", `The instance ID '${id}' does not exist`);
+    // just started instances are not visible to DescribeInstances at once (eventual consistency)
+    const unknown = ids.filter((id) => { const i = this.instances.find((x) => x.id === id); return !i || i.unknownFor-- > 0; });
+    if (unknown.length) throw new Ec2Error("InvalidInstanceID.NotFound", `The instance ID '${unknown[0]}' does not exist`);
     const matching = this.instances.filter((i) =>
       (!ids.length || ids.includes(i.id)) &&
       (!f.has("reservation-id") || f.get("reservation-id")!.includes(i.reservation)) &&
       (!f.has("instance-state-name") || f.get("instance-state-name")!.includes(i.state)) &&
       (!f.has("owner-id") || f.get("owner-id")!.includes(this.o.ownerId ?? "123456789012")) &&
       [...f.entries()].filter(([n]) => n.startsWith("tag:")).every(([n, vs]) => vs.includes(i.tags[n.slice(4)] ?? "\0")));
-    // Pagination: MaxResults (5..1000) and an opaque NextToken.
-    const start = p.NextToken ? Number(Buffer.from(p.NextToken, "base64").toString()) : 0;
-    const max = Math.min(p.MaxResults ? Number(p.MaxResults) : matching.length || 1, this.o.pageLimit ?? Infinity);
-    const page = matching.slice(start, start + max);
-    const next = start + max < matching.length ? `<nextToken>${Buffer.from(String(start + max)).toString("base64")}</nextToken>` : "";
-    const code: Record<string, number> = { pending: 0, running: 16, "shutting-down": 32, terminated: 48, stopping: 64, stopped: 80 };
-    for (const i of page) if (i.state === "pending") i.state = "running"; // boots between two looks
+    const { page, next } = this.page(matching, p);
+    for (const i of page) this.boot(i);
     const items = page.map((i) => `<item><reservationId>${i.reservation}</reservationId><ownerId>${this.o.ownerId ?? "123456789012"}</ownerId><groupSet><item><groupId>sg-1</groupId><groupName>${esc(i.group)}</groupName></item></groupSet><instancesSet>${this.instanceXml(i)}</instancesSet></item>`).join("");
     return `<DescribeInstancesResponse xmlns="${NS}"><requestId>${hex(8)}</requestId><reservationSet>${items}</reservationSet>${next}</DescribeInstancesResponse>`;
   }
 
   private instanceXml(i: Instance): string {
-    return `<item><instanceId>${i.id}</instanceId><imageId>${i.image}</imageId><instanceState><code>${STATE_CODE[i.state]}</code><name>${i.state}</name></instanceState><privateDnsName/><dnsName>${i.dns}</dnsName><keyName>${esc(i.key)}</keyName><amiLaunchIndex>${i.index}</amiLaunchIndex><instanceType>${i.type}</instanceType><launchTime>${i.launch}</launchTime><placement><availabilityZone>${this.o.region ?? "us-east-1"}a</availabilityZone></placement><tagSet>${Object.entries(i.tags).map(([k, v]) => `<item><key>${esc(k)}</key><value>${esc(v)}</value></item>`).join("")}</tagSet></item>`;
+    return `<item><instanceId>${i.id}</instanceId><imageId>${i.image}</imageId><instanceState><code>${STATE_CODE[i.state]}</code><name>${i.state}</name></instanceState>${i.reason ? `<stateReason><code>${i.reason.code}</code><message>${esc(i.reason.message)}</message></stateReason>` : ""}<privateDnsName/><dnsName>${i.dns}</dnsName><keyName>${esc(i.key)}</keyName><amiLaunchIndex>${i.index}</amiLaunchIndex><instanceType>${i.type}</instanceType><launchTime>${i.launch}</launchTime><placement><availabilityZone>${this.o.region ?? "us-east-1"}a</availabilityZone></placement><tagSet>${Object.entries(i.tags).map(([k, v]) => `<item><key>${esc(k)}</key><value>${esc(v)}</value></item>`).join("")}</tagSet></item>`;
   }
 
   /** MinCount/MaxCount, UserData, ClientToken idempotency: the same token and parameters return the first launch. */
@@ -205,7 +201,7 @@ export class Ec2Double {
     const tags: Record<string, string> = {};
     for (const [k, v] of Object.entries(p)) { const m = /^TagSpecification\.1\.Tag\.(\d+)\.Key$/.exec(k); if (m) tags[v] = p[`TagSpecification.1.Tag.${m[1]}.Value`] ?? ""; }
     const started = Array.from({ length: n }, (_, index): Instance => ({
-      id: `i-${hex(8)}`, reservation, image: image.id, state: "pending", type: p.InstanceType ?? "m1.small", key: p.KeyName ?? "", group: p["SecurityGroup.1"] ?? "default",
+      looks: 0, unknownFor: this.o.unknownPolls ?? 0, id: `i-${hex(8)}`, reservation, image: image.id, state: "pending", type: p.InstanceType ?? "m1.small", key: p.KeyName ?? "", group: p["SecurityGroup.1"] ?? "default",
       dns: `vm-${hex(3)}.cloud.example.org`, launch: new Date().toISOString(), index, tags, userData: p.UserData,
     }));
     this.instances.push(...started);
