@@ -7,7 +7,7 @@ import { zeroCounters, type Chunk, type Counters, type Dirent, type NestedCatalo
 import { toHex, type ContentHash, type HashAlgorithm } from "../hash";
 import { makeObject } from "../object";
 import type { LocalStorage } from "./storage";
-import type { SourceNode } from "./tree";
+import { hardlinkGroups, type SourceNode } from "./tree";
 
 /** A file's published content: whole-file hash, or chunks. */
 export interface FileContent { hash?: ContentHash; chunks?: Chunk[]; compressed: boolean; }
@@ -27,16 +27,14 @@ interface BuildContext {
   ttl: number;
   now: number;
   workDir: string;
+  catalogFiles: number;                    // temporary catalog files made so far
   onBuilt?: (c: BuiltCatalog) => void;    // each catalog once built (written or reused)
 }
 
 /** Catalog rows for one directory level: hardlink groups are per directory, as upstream publishes them. */
 function direntsOf(dir: SourceNode, ctx: BuildContext, nextGroup: () => number): Dirent[] {
-  const byInode = new Map<bigint, SourceNode[]>();
-  for (const c of dir.children ?? []) if (c.kind === "file" && c.nlink > 1) byInode.set(c.ino, [...(byInode.get(c.ino) ?? []), c]);
   const groupOf = new Map<SourceNode, { group: number; count: number }>();
-  for (const members of byInode.values()) {
-    if (members.length < 2) continue;
+  for (const members of hardlinkGroups(dir.children ?? []).values()) {
     const group = nextGroup();
     for (const m of members) groupOf.set(m, { group, count: members.length });
   }
@@ -119,7 +117,8 @@ export function buildCatalog(root: SourceNode, ctx: BuildContext): BuiltCatalog 
     }
   }
 
-  const file = join(ctx.workDir, `catalog-${root.path.replace(/\//g, "_") || "root"}.sqlite`);
+  // Numbered, not named after the path: no two mountpoints can share a file (/a/b and /a_b did).
+  const file = join(ctx.workDir, `catalog-${++ctx.catalogFiles}.sqlite`);
   const writer = CatalogWriter.create(file, {
     rootPrefix: root.path, revision: ctx.revision, ttl: ctx.ttl, lastModified: ctx.now,
     previousRevision: previous ? toHex(previous.hash) : undefined,

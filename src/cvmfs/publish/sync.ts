@@ -129,14 +129,15 @@ export async function publishRevision(o: SyncOptions): Promise<SyncResult> {
     }
 
     // Hardlinked files are read once per inode.
-    const byInode = new Map<bigint, SourceNode>();
-    const unique = toIngest.filter((f) => (f.nlink > 1 ? !byInode.has(f.ino) && (byInode.set(f.ino, f), true) : true));
+    const inodeKey = (f: SourceNode) => (f.nlink > 1 ? `${f.dev}:${f.ino}` : f.path);
+    const seen = new Set<string>();
+    const unique = toIngest.filter((f) => !seen.has(inodeKey(f)) && (seen.add(inodeKey(f)), true));
     const pool = IngestPool.create({ storageDir: o.storage, algorithm: o.algorithm, chunking: o.chunking === undefined ? DEFAULT_CHUNKING : o.chunking });
     let newObjects = 0, storedBytes = 0, done = 0;
     const totalBytes = unique.reduce((s, f) => s + f.size, 0);
     let doneBytes = 0;
     const ingesting = new Progress("publishing", unique.length);
-    const results = new Map<bigint | string, FileContent>();
+    const results = new Map<string, FileContent>();
     try {
       await Promise.all(unique.map(async (f) => {
         const r = await pool.ingest(f.abs, f.size);
@@ -144,19 +145,19 @@ export async function publishRevision(o: SyncOptions): Promise<SyncResult> {
         storedBytes += r.storedBytes;
         doneBytes += f.size;
         ingesting.update(++done, `files, ${(doneBytes / 1048576).toFixed(0)}/${(totalBytes / 1048576).toFixed(0)} MB`);
-        results.set(f.nlink > 1 ? f.ino : f.path, { hash: r.hash, chunks: r.chunks, compressed: true });
+        results.set(inodeKey(f), { hash: r.hash, chunks: r.chunks, compressed: true });
       }));
     } finally {
       ingesting.done();
       await pool.close();
     }
-    for (const f of toIngest) content.set(f.path, results.get(f.nlink > 1 ? f.ino : f.path)!);
+    for (const f of toIngest) content.set(f.path, results.get(inodeKey(f))!);
 
     // Catalogs, bottom-up, once the content they name is on disk.
     storage.syncObjects();
     const catalogStats = { written: 0, reused: 0 };
     const rootCatalog = buildCatalog(root, {
-      content, previous, storage, algorithm: o.algorithm, revision, ttl: o.ttl, now: nowSec, workDir,
+      content, previous, storage, algorithm: o.algorithm, revision, ttl: o.ttl, now: nowSec, workDir, catalogFiles: 0,
       onBuilt: (c) => (c.written ? catalogStats.written++ : catalogStats.reused++),
     });
 

@@ -15,6 +15,7 @@ export interface SourceNode {
   size: number;
   mtime: number;
   mtimeNs: number;
+  dev: bigint;                  // with ino, what makes hardlinks one file
   ino: bigint;
   nlink: number;
   symlink?: string;
@@ -49,7 +50,7 @@ export function scanTree(root: string, opts: ScanOptions): { root: SourceNode; c
       kind: type === S_IFDIR ? "dir" : type === S_IFLNK ? "symlink" : "file",
       mode: Number(st.mode), uid: Number(st.uid), gid: Number(st.gid), size: Number(st.size),
       mtime: Number(st.mtimeNs / 1_000_000_000n), mtimeNs: Number(st.mtimeNs % 1_000_000_000n),
-      ino: st.ino, nlink: Number(st.nlink), catalogRoot: path === "",
+      dev: st.dev, ino: st.ino, nlink: Number(st.nlink), catalogRoot: path === "",
     };
     if (type !== S_IFDIR && type !== S_IFREG && type !== S_IFLNK) throw new RepositoryError(`${abs}: unsupported file type`);
     count++;
@@ -80,4 +81,21 @@ function decodeName(bytes: Buffer, where: string): string {
   } catch {
     throw new RepositoryError(`${where}: the name is not valid UTF-8`);
   }
+}
+
+/**
+ * Files that are one file under several names: same device and inode, more
+ * than one link. Groups of two or more, in the order first seen.
+ */
+export function hardlinkGroups(files: Iterable<SourceNode>): Map<string, SourceNode[]> {
+  const groups = new Map<string, SourceNode[]>();
+  for (const f of files) {
+    if (f.kind !== "file" || f.nlink < 2) continue;
+    const key = `${f.dev}:${f.ino}`; // inode numbers repeat across filesystems
+    const g = groups.get(key);
+    if (g) g.push(f);
+    else groups.set(key, [f]);
+  }
+  for (const [k, g] of groups) if (g.length < 2) groups.delete(k);
+  return groups;
 }
