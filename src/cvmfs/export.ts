@@ -1,6 +1,9 @@
-import { closeSync, constants, fchmodSync, fchownSync, fsyncSync, futimesSync, lchownSync, linkSync, lutimesSync, mkdirSync, openSync, symlinkSync, writeSync } from "node:fs";
-import { join } from "node:path";
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { randomBytes } from "node:crypto";
 import { CvmError, errnoCode } from "../cli/errors";
+import { renameNoReplace } from "../sys/rename";
+import { syncfs } from "../sys/syncfs";
 import type { Dirent } from "./dirent";
 import { RepositoryError } from "./errors";
 import type { Repository } from "./repository";
@@ -14,90 +17,111 @@ function safeName(d: Dirent): string {
   return d.name;
 }
 
+const exists = (path: string) => { try { lstatSync(path); return true; } catch { return false; } };
+
 /**
  * Copies a repository subtree to `dest` (which must not exist) with modes,
  * mtimes, symlinks (raw targets) and hardlinks; ownership too when run as
- * root. Files are created exclusively and finished through their open
- * descriptor; links are never followed (lchown, lutimes, and no chmod on a
- * link), so a link in the repository cannot make us change anything outside
- * `dest`, nor anything inside it twice.
+ * root. The tree is built in a hidden sibling and renamed to `dest` only when
+ * complete (a failure leaves nothing behind). Links are never followed
+ * (lchown, lutimes; modes and times set through the open file), so a link in
+ * the repository cannot make us change anything outside `dest`, nor anything
+ * inside it twice. Files download `parallel` at a time.
  */
-export async function exportTree(repo: Repository, path: string, dest: string): Promise<ExportStats> {
+export async function exportTree(repo: Repository, path: string, dest: string, o: { parallel?: number } = {}): Promise<ExportStats> {
+  if (exists(dest)) throw new CvmError(`${dest}: already exists`);
+  const top = await repo.stat(path);
+  const staging = join(dirname(dest), `.${basename(dest)}.cvm-${randomBytes(4).toString("hex")}`);
+  try {
+    const stats = await build(repo, top, staging, o.parallel ?? 16);
+    const fd = openSync(dirname(dest), constants.O_RDONLY | constants.O_DIRECTORY);
+    try { syncfs(fd); } finally { closeSync(fd); } // one flush for the whole tree, not one per file
+    try {
+      renameNoReplace(staging, dest);
+    } catch (err) {
+      throw new CvmError(`${dest}: ${errnoCode(err) === "EEXIST" ? "appeared while exporting; the export is discarded" : (err as Error).message}`);
+    }
+    return stats;
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true }); // rm never follows links
+    if (err instanceof CvmError || !errnoCode(err)) throw err;
+    throw new CvmError(`${dest}: ${(err as Error).message.replace(staging, dest)}`);
+  }
+}
+
+interface FileJob { d: Dirent; target: string; }
+
+async function build(repo: Repository, top: Dirent, root: string, parallel: number): Promise<ExportStats> {
   const stats: ExportStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0 };
   const asRoot = process.getuid?.() === 0;
-  const top = await repo.stat(path);
-  const dirTimes: [string, Dirent][] = [];
-
   // Ownership is best effort (an id the system cannot hold), never through a link.
   const own = (target: string, d: Dirent) => { if (asRoot) { try { lchownSync(target, d.uid, d.gid); } catch { /* best effort */ } } };
+  const files: FileJob[] = [];
+  const links: [string, string][] = [];     // hardlink target → first member, made once the member is written
+  const dirs: [string, Dirent][] = [];      // modes and times once the children are in, children first
 
-  const writeFile = async (target: string, d: Dirent) => {
-    let fd: number;
-    try {
-      fd = openSync(target, "wx", 0o600);
-    } catch (err) {
-      throw new CvmError(`${target}: ${errnoCode(err) === "EEXIST" ? "already exists" : (err as Error).message}`);
-    }
-    try {
-      for await (const piece of repo.content(d)) {
-        writeSync(fd, piece);
-        stats.bytes += piece.length;
-      }
-      if (asRoot) { try { fchownSync(fd, d.uid, d.gid); } catch { /* best effort */ } }
-      fchmodSync(fd, d.mode & 0o7777); // after chown, which clears setuid bits
-      futimesSync(fd, d.mtime, d.mtime);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    stats.files++;
-  };
-
-  const copy = async (d: Dirent, target: string) => {
-    if (d.kind === "dir") {
-      try {
-        mkdirSync(target, { mode: 0o700 });
-      } catch (err) {
-        throw new CvmError(`${target}: ${errnoCode(err) === "EEXIST" ? "already exists" : (err as Error).message}`);
-      }
-      stats.dirs++;
-      const groups = new Map<number, string>(); // hardlink group → first member's path
-      for (const child of await repo.list(d.path)) {
-        const childTarget = join(target, safeName(child));
-        if (child.kind === "file" && child.hardlinkGroup && groups.has(child.hardlinkGroup)) {
-          linkSync(groups.get(child.hardlinkGroup)!, childTarget);
-          stats.hardlinks++;
-          continue;
-        }
-        await step(child, childTarget);
-        if (child.kind === "file" && child.hardlinkGroup) groups.set(child.hardlinkGroup, childTarget);
-      }
-      own(target, d);
-      dirTimes.push([target, d]); // modes and times after the children are in
-    } else if (d.kind === "symlink") {
+  // The shape first: directories and symlinks from the catalogs, files queued.
+  const place = (d: Dirent, target: string) => {
+    if (d.kind === "symlink") {
       symlinkSync(d.symlink ?? "", target);
       own(target, d);
       try { lutimesSync(target, d.mtime, d.mtime); } catch { /* not everywhere */ }
       stats.symlinks++;
     } else if (d.kind === "file") {
-      await writeFile(target, d);
-    } else {
+      files.push({ d, target });
+    } else if (d.kind !== "dir") {
       throw new RepositoryError(`${d.path}: special files are not exported`);
     }
   };
+  const stack: [Dirent, string][] = [[top, root]];
+  if (top.kind !== "dir") place(top, root);
+  while (stack.length) {
+    const [d, target] = stack.pop()!;
+    if (d.kind !== "dir") continue;
+    mkdirSync(target, { mode: 0o700 });
+    own(target, d);
+    stats.dirs++;
+    dirs.push([target, d]);
+    const groups = new Map<number, string>(); // hardlink group → first member's path
+    for (const child of await repo.list(d.path)) {
+      const childTarget = join(target, safeName(child));
+      if (child.kind === "file" && child.hardlinkGroup) {
+        const first = groups.get(child.hardlinkGroup);
+        if (first) { links.push([childTarget, first]); continue; }
+        groups.set(child.hardlinkGroup, childTarget);
+      }
+      if (child.kind === "dir") stack.push([child, childTarget]);
+      else place(child, childTarget);
+    }
+  }
 
-  // A system call that fails (a name too long, a full disk, times the filesystem cannot hold) names its target.
-  const step = async (d: Dirent, target: string) => {
+  // Then the content, `parallel` downloads at a time.
+  const writeFile = async ({ d, target }: FileJob) => {
+    const fd = openSync(target, "wx", 0o600);
     try {
-      await copy(d, target);
-    } catch (err) {
-      if (err instanceof CvmError || !errnoCode(err)) throw err;
-      throw new CvmError(`${target}: ${(err as Error).message}`);
+      for (const p of await repo.pieces(d)) {
+        const piece = await repo.piece(d, p);
+        for (let at = 0; at < piece.length; ) at += writeSync(fd, piece, at, piece.length - at);
+        stats.bytes += piece.length;
+      }
+      if (asRoot) { try { fchownSync(fd, d.uid, d.gid); } catch { /* best effort */ } }
+      fchmodSync(fd, d.mode & 0o7777); // after chown, which clears setuid bits
+      futimesSync(fd, d.mtime, d.mtime);
+    } finally {
+      closeSync(fd);
+    }
+    stats.files++;
+  };
+  let next = 0, failed = false;
+  const worker = async () => {
+    while (!failed && next < files.length) {
+      try { await writeFile(files[next++]); } catch (err) { failed = true; throw err; }
     }
   };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(parallel, files.length)) }, worker));
 
-  await step(top, dest);
-  for (const [target, d] of dirTimes) { // children before parents: a read-only parent comes last
+  for (const [target, first] of links) { linkSync(first, target); stats.hardlinks++; }
+  for (const [target, d] of dirs.reverse()) { // children before parents: a read-only parent comes last
     const fd = openSync(target, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
     try {
       fchmodSync(fd, d.mode & 0o7777);
