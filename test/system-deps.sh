@@ -11,6 +11,7 @@ declare -A PACKAGE_OF=(
   [python3]=python3
   [setsid]=util-linux
   [getent]=libc-bin
+  [faketime]=faketime   # .ci/run runs the suite a second time at a faked date
   [nginx]=nginx         # stratum 1 and site proxy for the client tests (test/servers/)
   [squid]=squid
   [curl]=curl
