@@ -18,16 +18,17 @@ export function makeObject(data: Uint8Array, algorithm: HashAlgorithm, compresse
 
 export class CorruptObjectError extends Error {}
 
-/**
- * Checks the stored bytes against the hash that names them, then inflates,
- * stopping as soon as the output passes `maxInflated` (a signed object can
- * still be a bomb: the hash proves who wrote it, not that it is small).
- * Nothing unverified is returned.
- */
-export function openObject(bytes: Uint8Array, expected: ContentHash, what: string, compressed: boolean, maxInflated: number): Uint8Array {
+/** The stored bytes must hash to the name they were asked for. */
+export function checkStored(bytes: Uint8Array, expected: ContentHash, what: string): void {
   const actual = hashBytes(expected.algorithm, bytes);
   if (!sameHash(actual, expected)) throw new CorruptObjectError(`${what}: content hash mismatch (expected ${toHex(expected)}, got ${toHex(actual)})`);
-  if (!compressed) return bytes;
+}
+
+/**
+ * Inflates, stopping as soon as the output passes `maxInflated` (a signed
+ * object can still be a bomb: the hash proves who wrote it, not that it is small).
+ */
+export function inflateObject(bytes: Uint8Array, what: string, maxInflated: number): Uint8Array {
   try {
     return inflateSync(bytes, { maxOutputLength: Math.max(1, maxInflated) });
   } catch (err) {
@@ -35,4 +36,10 @@ export function openObject(bytes: Uint8Array, expected: ContentHash, what: strin
       throw new CorruptObjectError(`${what}: inflates to more than the ${maxInflated} bytes expected`);
     throw new CorruptObjectError(`${what}: not a valid zlib stream (${(err as Error).message})`);
   }
+}
+
+/** Hash check, then inflate (when compressed): nothing unverified is returned. */
+export function openObject(bytes: Uint8Array, expected: ContentHash, what: string, compressed: boolean, maxInflated: number): Uint8Array {
+  checkStored(bytes, expected, what);
+  return compressed ? inflateObject(bytes, what, maxInflated) : bytes;
 }

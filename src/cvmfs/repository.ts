@@ -13,6 +13,7 @@ import { parseManifest, verifyManifest, type Manifest } from "./manifest";
 import { openObject, CorruptObjectError } from "./object";
 import { catalogLimit, CERTIFICATE_LIMIT, METAINFO_LIMIT, SIGNED_FILE_LIMIT, storedLimit } from "./limits";
 import type { RepositorySource } from "./source";
+import type { ObjectCache } from "./client/cache";
 import { TrustState } from "./trust-state";
 import { isListed, verifyWhitelist, type Whitelist } from "./whitelist";
 
@@ -22,7 +23,11 @@ export interface OpenOptions {
   masterKeys: KeyObject[];
   now?: Date;
   state?: TrustState | null;   // null: no rollback protection (e.g. reading a storage you publish)
+  cache?: ObjectCache;         // verified objects kept locally (the stratum client's cache)
 }
+
+/** The signed files a repository was opened from, as they arrived (kept for offline use). */
+export interface SignedFiles { manifest: Uint8Array; whitelist: Uint8Array; }
 
 /** A loaded catalog and the repository path it is attached at ("" for the root). */
 export interface Attached { mountpoint: string; reader: CatalogReader; hash: ContentHash; depth: number; }
@@ -55,28 +60,34 @@ export class Repository {
     readonly manifest: Manifest,
     readonly whitelist: Whitelist,
     readonly certificatePem: string,
+    readonly signedFiles: SignedFiles,
+    readonly cache?: ObjectCache,
+    private readonly ownsCache = false,  // the view Repository.open returns closes the cache; atRoot views do not
   ) {}
 
   static async open(o: OpenOptions): Promise<Repository> {
-    const { manifest, signed } = parseManifest(await o.source.get(".cvmfspublished", SIGNED_FILE_LIMIT), `${o.source.location}/.cvmfspublished`);
+    const manifestBytes = await o.source.get(".cvmfspublished", SIGNED_FILE_LIMIT);
+    const { manifest, signed } = parseManifest(manifestBytes, `${o.source.location}/.cvmfspublished`);
     if (manifest.fqrn !== o.fqrn)
       throw new RepositoryError(`${o.source.location}/.cvmfspublished: names repository '${manifest.fqrn ?? ""}', expected '${o.fqrn}'`);
     o.state?.check(o.fqrn, manifest);
     if (!manifest.certificate) throw new RepositoryError(`${o.source.location}/.cvmfspublished: no certificate (X) field`);
-    const certificatePem = new TextDecoder().decode(await fetchObject(o.source, manifest.certificate, "X", "certificate"));
+    const certificatePem = new TextDecoder().decode(await cachedObject(o.source, o.cache, manifest.certificate, "X", "certificate"));
     const certKey = certificatePublicKey(certificatePem, `certificate ${toHex(manifest.certificate)}`);
     verifyManifest(signed, certKey);
-    const whitelist = verifyWhitelist(await o.source.get(".cvmfswhitelist", SIGNED_FILE_LIMIT), { fqrn: o.fqrn, masterKeys: o.masterKeys, now: o.now ?? new Date() });
+    const whitelistBytes = await o.source.get(".cvmfswhitelist", SIGNED_FILE_LIMIT);
+    const whitelist = verifyWhitelist(whitelistBytes, { fqrn: o.fqrn, masterKeys: o.masterKeys, now: o.now ?? new Date() });
     const algorithms = new Set(whitelist.fingerprints.map((f) => f.algorithm));
     if (![...algorithms].some((alg) => isListed(whitelist, certificateFingerprint(certificatePem, alg))))
       throw new RepositoryError(`${o.source.location}/.cvmfswhitelist: the repository certificate (fingerprint ${toHex(certificateFingerprint(certificatePem))}) is not on the whitelist`);
     o.state?.record(o.fqrn, manifest);
-    return new Repository(o.source, o.fqrn, manifest, whitelist, certificatePem);
+    return new Repository(o.source, o.fqrn, manifest, whitelist, certificatePem, { manifest: manifestBytes, whitelist: whitelistBytes }, o.cache, true);
   }
 
   close(): void {
-    for (const a of this.attached.values()) a.reader.close();
+    for (const a of this.attached.values()) { a.reader.close(); this.cache?.unpin(a.hash); }
     this.attached.clear();
+    if (this.ownsCache) this.cache?.close();
     rmSync(this.workDir, { recursive: true, force: true });
   }
 
@@ -92,16 +103,26 @@ export class Repository {
     }
     if (depth > MAX_NESTING) throw new RepositoryError(`catalog ${mountpoint}: nested more than ${MAX_NESTING} levels deep`);
     const what = `catalog ${toHex(hash)} (${mountpoint || "/"})`;
-    const bytes = await fetchObject(this.source, hash, "C", `catalog ${mountpoint || "/"}`);
-    const file = join(this.workDir, `${toHex(hash)}.sqlite`);
-    writeFileAtomic(file, bytes, 0o600);
-    const reader = CatalogReader.open(file, what);
+    const reader = CatalogReader.open(await this.catalogFile(hash, `catalog ${mountpoint || "/"}`), what);
     const top = reader.lookup(mountpoint);
     if (!top || top.kind !== "dir" || (mountpoint !== "" && !top.nestedRoot))
       throw new RepositoryError(`${what}: has no root directory entry for ${mountpoint || "/"}: not the catalog of that path`);
     const a = { mountpoint, reader, hash, depth };
     this.attached.set(mountpoint, a);
+    this.cache?.pin(hash);
     return a;
+  }
+
+  /** A verified, inflated catalog as a file to open: in the cache when there is one, else in this reader's work directory. */
+  private async catalogFile(hash: ContentHash, what: string): Promise<string> {
+    const cached = this.cache?.lookup(hash);
+    if (cached) return cached;
+    const bytes = await fetchObject(this.source, hash, "C", what);
+    const inCache = this.cache?.insert(hash, bytes, "catalog");
+    if (inCache) return inCache;
+    const file = join(this.workDir, `${toHex(hash)}.sqlite`);
+    writeFileAtomic(file, bytes, 0o600);
+    return file;
   }
 
   root(): Promise<Attached> {
@@ -142,7 +163,16 @@ export class Repository {
 
   /** The file's content, piece by piece (one piece per chunk), each verified before it is yielded. */
   async *content(d: Dirent): AsyncGenerator<Uint8Array> {
-    for (const p of await this.pieces(d)) yield await fetchPiece(this.source, d, p);
+    for (const p of await this.pieces(d)) yield await this.piece(d, p);
+  }
+
+  /** One piece of a file: from the cache when it holds it with the size the catalog gives, else fetched, verified and cached. */
+  async piece(d: Dirent, p: Piece): Promise<Uint8Array> {
+    const cached = this.cache?.read(p.hash, p.size);
+    if (cached) return cached;
+    const data = await fetchPiece(this.source, d, p);
+    this.cache?.insert(p.hash, data, "regular");
+    return data;
   }
 
   /**
@@ -187,7 +217,7 @@ export class Repository {
 
   /** Opens an older root catalog (from the history) in a separate view; for verify --all. */
   async atRoot(hash: ContentHash): Promise<Repository> {
-    const view = new Repository(this.source, this.fqrn, { ...this.manifest, rootHash: hash }, this.whitelist, this.certificatePem);
+    const view = new Repository(this.source, this.fqrn, { ...this.manifest, rootHash: hash }, this.whitelist, this.certificatePem, this.signedFiles, this.cache);
     return view;
   }
 }
@@ -227,6 +257,15 @@ export async function fetchPiece(source: RepositorySource, d: Dirent, p: Piece):
   return data;
 }
 
+/** A fixed-size object (certificate, history) through the cache when there is one. */
+async function cachedObject(source: RepositorySource, cache: ObjectCache | undefined, hash: ContentHash, suffix: "X" | "H", what: string): Promise<Uint8Array> {
+  const cached = cache?.read(hash);
+  if (cached) return cached;
+  const data = await fetchObject(source, hash, suffix, what);
+  cache?.insert(hash, data, "regular");
+  return data;
+}
+
 /**
  * GET + hash check + inflate: no byte reaches a caller unverified. `size` is
  * the content size a catalog promises for a data object (caps both the
@@ -242,9 +281,9 @@ export async function fetchObject(source: RepositorySource, hash: ContentHash, s
   else if (suffix === "M") inflated = METAINFO_LIMIT;
   else throw new RepositoryError(`${what}: no size known for a data object`);
   const stored = o.size === undefined ? inflated : compressed ? storedLimit(o.size) : o.size;
-  const bytes = await source.get(objectPath(hash, suffix), stored);
+  const path = objectPath(hash, suffix);
   try {
-    return openObject(bytes, hash, `${what} (${objectPath(hash, suffix)})`, compressed, inflated);
+    return await source.get(path, stored, (bytes) => openObject(bytes, hash, `${what} (${path})`, compressed, inflated));
   } catch (err) {
     if (err instanceof CorruptObjectError) throw new RepositoryError(err.message);
     throw err;

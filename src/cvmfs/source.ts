@@ -12,9 +12,17 @@ import { RepositoryError } from "./errors";
  * fail-over, cache) implements the same interface.
  */
 export interface RepositorySource {
-  readonly location: string;                                // for messages: the URL or directory
-  get(path: string, maxBytes: number): Promise<Uint8Array>;  // "data/ab/cd…C", ".cvmfspublished"; RepositoryError if absent
+  readonly location: string; // for messages: the URL or directory
+  /**
+   * The file at `path` ("data/ab/cd…C", ".cvmfspublished"), at most `maxBytes`,
+   * passed through `accept`, which checks (and may transform) it and throws
+   * CorruptObjectError for bad data: a fetcher with several servers then
+   * tries again elsewhere. RepositoryError when it cannot be had.
+   */
+  get<T = Uint8Array>(path: string, maxBytes: number, accept?: (bytes: Uint8Array) => T): Promise<T>;
 }
+
+const asIs = (bytes: Uint8Array) => bytes;
 
 export class HttpSource implements RepositorySource {
   readonly location: string;
@@ -22,13 +30,15 @@ export class HttpSource implements RepositorySource {
     this.location = baseUrl.replace(/\/+$/, "");
   }
 
-  async get(path: string, maxBytes: number): Promise<Uint8Array> {
+  async get<T = Uint8Array>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T = asIs as never): Promise<T> {
+    let body: Uint8Array;
     try {
-      return (await boundedGet(`${this.location}/${path}`, { maxBytes, idleTimeoutMs: this.idleTimeoutMs })).body;
+      body = (await boundedGet(`${this.location}/${path}`, { maxBytes, idleTimeoutMs: this.idleTimeoutMs })).body;
     } catch (err) {
       if (err instanceof HttpError) throw new RepositoryError(err.message);
       throw err;
     }
+    return accept(body);
   }
 }
 
@@ -39,7 +49,11 @@ export class DirectorySource implements RepositorySource {
   }
 
   /** Regular files only, judged on the open descriptor (O_NONBLOCK: a FIFO must not hang the open). */
-  async get(path: string, maxBytes: number): Promise<Uint8Array> {
+  async get<T = Uint8Array>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T = asIs as never): Promise<T> {
+    return accept(this.read(path, maxBytes));
+  }
+
+  private read(path: string, maxBytes: number): Uint8Array {
     const file = join(this.location, path);
     if (!file.startsWith(this.location + "/")) throw new RepositoryError(`${path}: outside the repository storage`);
     let fd: number;

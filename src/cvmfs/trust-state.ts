@@ -8,6 +8,9 @@ import { RepositoryError } from "./errors";
 import type { Manifest } from "./manifest";
 import { toHex } from "./hash";
 
+/** A manifest older than one already seen: a rollback, or a stale replica when another server has the newer one. */
+export class StaleManifestError extends RepositoryError {}
+
 /**
  * Rollback protection, as the cvmfs client's breadcrumb: the newest manifest
  * seen per repository (`<root hash>T<publish time>R<revision>`). A manifest
@@ -52,7 +55,7 @@ export class TrustState {
     if (!seen) return;
     const ts = m.publishedAt ?? 0;
     if (ts < seen.timestamp || (ts === seen.timestamp && m.revision < seen.revision))
-      throw new RepositoryError(
+      throw new StaleManifestError(
         `${fqrn}: .cvmfspublished is older (revision ${m.revision}, published ${new Date(ts * 1000).toISOString()}) than one already seen ` +
         `(revision ${seen.revision}, published ${new Date(seen.timestamp * 1000).toISOString()}): refusing a rollback or stale replica`);
   }

@@ -6,8 +6,15 @@
  * hand, only to http(s), only a few times.
  */
 
+/**
+ * Why a GET failed, as a download manager needs to know it: the network
+ * (refused, reset, silence), an HTTP status, or an answer that broke the
+ * rules (too long, content-coded, a bad redirect).
+ */
+export type HttpFailure = "network" | "timeout" | "status" | "too-large" | "encoding" | "redirect";
+
 export class HttpError extends Error {
-  constructor(message: string, readonly status?: number) {
+  constructor(message: string, readonly failure: HttpFailure, readonly status?: number, readonly proxyError = false) {
     super(message);
     this.name = "HttpError";
   }
@@ -17,7 +24,8 @@ export interface GetOptions {
   maxBytes: number;             // the body may not be longer than this
   idleTimeoutMs: number;        // no byte (or no headers) for this long → failure
   headers?: Record<string, string>;
-  maxRedirects?: number;        // default 4
+  maxRedirects?: number;        // default 4; 0 makes a redirect a failure
+  proxy?: string;               // http://host:port of a forward proxy
 }
 
 export interface GetResult { body: Uint8Array; url: string; status: number; headers: Headers; }
@@ -49,34 +57,37 @@ class IdleTimer {
 async function once(url: string, o: GetOptions): Promise<Response | GetResult> {
   const idle = new IdleTimer(o.idleTimeoutMs);
   let started = false;
-  const silence = () => new HttpError(started ? `${url}: stalled: no data for ${o.idleTimeoutMs / 1000} s` : `${url}: no answer within ${o.idleTimeoutMs / 1000} s`);
+  const via = o.proxy ? ` (via ${o.proxy})` : "";
+  const silence = () => new HttpError(started ? `${url}${via}: stalled: no data for ${o.idleTimeoutMs / 1000} s` : `${url}${via}: no answer within ${o.idleTimeoutMs / 1000} s`, "timeout");
   try {
     let response: Response;
     try {
       response = await fetch(url, {
-        signal: idle.signal, redirect: "manual", decompress: false,
+        signal: idle.signal, redirect: "manual", decompress: false, proxy: o.proxy,
         headers: { "User-Agent": "cvm", ...o.headers, "Accept-Encoding": "identity" },
       } as RequestInit);
     } catch (err) {
       if (idle.expired) throw silence();
-      throw new HttpError(`${url}: ${describeNetworkError(err)}`);
+      throw new HttpError(`${url}${via}: ${describeNetworkError(err)}`, "network");
     }
     started = true;
     if (REDIRECTS.has(response.status)) { await response.body?.cancel().catch(() => {}); return response; }
     if (!response.ok) {
       await response.body?.cancel().catch(() => {});
       const why = response.status === 404 ? "not found (HTTP 404)" : `HTTP ${response.status}${response.statusText ? " " + response.statusText.slice(0, 60) : ""}`;
-      throw new HttpError(`${url}: ${why}`, response.status);
+      // A squid names its own failures (X-Squid-Error, or Proxy-Status with an error): the proxy failed, not the server.
+      const proxyError = !!o.proxy && (response.headers.has("x-squid-error") || /error=/.test(response.headers.get("proxy-status") ?? ""));
+      throw new HttpError(`${url}${via}: ${why}`, "status", response.status, proxyError);
     }
     const coding = response.headers.get("content-encoding");
     if (coding && coding.toLowerCase() !== "identity") {
       await response.body?.cancel().catch(() => {});
-      throw new HttpError(`${url}: the server sent Content-Encoding '${coding.slice(0, 40)}' although cvm asked for identity; refusing to decode it`);
+      throw new HttpError(`${url}${via}: the server sent Content-Encoding '${coding.slice(0, 40)}' although cvm asked for identity; refusing to decode it`, "encoding");
     }
     const declared = Number(response.headers.get("content-length") ?? NaN);
-    const tooBig = () => new HttpError(`${url}: the answer is larger than the ${formatBytes(o.maxBytes)} allowed for it`);
+    const tooBig = () => new HttpError(`${url}${via}: the answer is larger than the ${formatBytes(o.maxBytes)} allowed for it`, "too-large");
     if (declared > o.maxBytes) { await response.body?.cancel().catch(() => {}); throw tooBig(); }
-    const body = await readBounded(response, o.maxBytes, idle, tooBig, silence, url);
+    const body = await readBounded(response, o.maxBytes, idle, tooBig, silence, url + via);
     return { body, url, status: response.status, headers: response.headers };
   } finally {
     idle.stop();
@@ -101,7 +112,7 @@ async function readBounded(response: Response, max: number, idle: IdleTimer, too
     reader.cancel().catch(() => {});
     if (err instanceof HttpError) throw err;
     if (idle.expired) throw silence();
-    throw new HttpError(`${url}: ${describeNetworkError(err)}`);
+    throw new HttpError(`${url}: ${describeNetworkError(err)}`, "network");
   }
   if (parts.length === 1) return parts[0];
   const out = new Uint8Array(total);
@@ -130,12 +141,14 @@ export async function boundedGet(url: string, o: GetOptions): Promise<GetResult>
     const r = await once(current, o);
     if (!(r instanceof Response)) return r;
     const location = r.headers.get("location");
-    if (!location) throw new HttpError(`${current}: HTTP ${r.status} redirect without a Location`, r.status);
+    const fail = (why: string) => new HttpError(`${current}: HTTP ${r.status} ${why}`, "redirect", r.status);
+    if (!location) throw fail("redirect without a Location");
     let next: URL;
-    try { next = new URL(location, current); } catch { throw new HttpError(`${current}: HTTP ${r.status} redirect to an invalid URL '${location.slice(0, 100)}'`, r.status); }
-    if (next.protocol !== "http:" && next.protocol !== "https:")
-      throw new HttpError(`${current}: HTTP ${r.status} redirect to '${next.href.slice(0, 100)}': only http and https are followed`, r.status);
-    if (hop >= (o.maxRedirects ?? 4)) throw new HttpError(`${url}: more than ${o.maxRedirects ?? 4} redirects`, r.status);
+    try { next = new URL(location, current); } catch { throw fail(`redirect to an invalid URL '${location.slice(0, 100)}'`); }
+    if (next.protocol !== "http:" && next.protocol !== "https:") throw fail(`redirect to '${next.href.slice(0, 100)}': only http and https are followed`);
+    const max = o.maxRedirects ?? 4;
+    if (max === 0) throw fail(`redirect to '${next.href.slice(0, 100)}' (redirects are not followed)`);
+    if (hop >= max) throw new HttpError(`${url}: more than ${max} redirects`, "redirect", r.status);
     current = next.href;
   }
 }

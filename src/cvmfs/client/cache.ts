@@ -1,0 +1,253 @@
+import { Database } from "bun:sqlite";
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeSync, constants } from "node:fs";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { CvmError, errnoCode } from "../../cli/errors";
+import { toHex, type ContentHash } from "../hash";
+
+/**
+ * The local cache (spec §6.1–6.2), in the stock layout where it costs
+ * nothing: objects stored inflated at <dir>/<hex[0:2]>/<hex[2:]> with no
+ * type suffix (catalogs are plain SQLite files there, opened in place),
+ * downloads written under txn/ and renamed into place only once complete
+ * and verified, so a kill at any point never leaves a partial entry under
+ * a final name. Accounting for the quota is an SQLite database (cachedb,
+ * WAL) that several cvm processes share: every change is a transaction,
+ * and a file that vanished under another process is simply a miss.
+ */
+
+export type EntryKind = "regular" | "catalog";
+
+export interface CacheUsage { dir: string; entries: number; bytes: number; catalogs: number; pinned: number; limitBytes: number | null; }
+
+const SCHEMA = [
+  "CREATE TABLE IF NOT EXISTS cache_catalog (sha1 TEXT PRIMARY KEY, size INTEGER NOT NULL, acseq INTEGER NOT NULL, type INTEGER NOT NULL)",
+  "CREATE INDEX IF NOT EXISTS idx_acseq ON cache_catalog (acseq)",
+  "CREATE TABLE IF NOT EXISTS properties (key TEXT PRIMARY KEY, value TEXT)",
+];
+const TYPE: Record<EntryKind, number> = { regular: 0, catalog: 1 };
+
+export class ObjectCache {
+  private readonly db: Database;
+  private readonly pins = new Map<string, number>();   // in use by this process: never evicted by it
+  private readonly touched = new Map<string, number>(); // LRU updates (key → size), written in batches
+  private closed = false;
+
+  /** `limitBytes` null: no quota (CVMFS_QUOTA_LIMIT=-1). */
+  constructor(readonly dir: string, readonly limitBytes: number | null) {
+    try {
+      mkdirSync(join(dir, "txn"), { recursive: true, mode: 0o700 });
+      this.db = new Database(join(dir, "cachedb"), { create: true });
+      this.db.exec("PRAGMA busy_timeout = 10000");
+      this.db.exec("PRAGMA journal_mode = WAL");
+      this.db.exec("PRAGMA synchronous = NORMAL");
+      for (const sql of SCHEMA) this.db.exec(sql);
+    } catch (err) {
+      throw new CvmError(`cache ${dir}: cannot open it (${(err as Error).message})`);
+    }
+    this.clearAbandonedDownloads();
+  }
+
+  /** Downloads left in txn/ by a process that no longer runs (killed mid-write). */
+  private clearAbandonedDownloads(): void {
+    for (const name of readdirSync(join(this.dir, "txn"))) {
+      const pid = Number(name.split(".")[0]);
+      let alive = false;
+      try { process.kill(pid, 0); alive = pid > 0; } catch (err) { alive = errnoCode(err) === "EPERM"; }
+      if (!alive) rmSync(join(this.dir, "txn", name), { force: true });
+    }
+  }
+
+  static key(hash: ContentHash): string { return toHex(hash); }
+
+  pathOf(hash: ContentHash): string {
+    const hex = toHex(hash);
+    return join(this.dir, hex.slice(0, 2), hex.slice(2));
+  }
+
+  /** The file of a complete entry, or undefined. Marks it recently used. */
+  lookup(hash: ContentHash): string | undefined {
+    const file = this.pathOf(hash);
+    try {
+      if (!statSync(file).isFile()) return undefined;
+    } catch {
+      return undefined;
+    }
+    this.touch(ObjectCache.key(hash), statSync(file).size);
+    return file;
+  }
+
+  /** A complete entry's bytes when it has exactly `size` bytes (anything else is dropped as damaged). */
+  read(hash: ContentHash, size?: number): Uint8Array | undefined {
+    const file = this.pathOf(hash);
+    let fd: number;
+    try {
+      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch {
+      return undefined;
+    }
+    try {
+      const st = fstatSync(fd);
+      if (!st.isFile() || (size !== undefined && st.size !== size)) { this.drop(hash); return undefined; }
+      const out = new Uint8Array(st.size);
+      let at = 0;
+      while (at < out.length) {
+        const n = readSync(fd, out, at, out.length - at, null);
+        if (n === 0) break;
+        at += n;
+      }
+      if (at !== out.length) { this.drop(hash); return undefined; }
+      this.touch(ObjectCache.key(hash), out.length);
+      return out;
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /**
+   * Stores verified bytes: written under txn/, renamed into place. Makes room
+   * first when the quota needs it; on ENOSPC evicts and tries once more.
+   * Returns the entry's file, or undefined when it cannot be cached (bigger
+   * than half the quota, as upstream).
+   */
+  insert(hash: ContentHash, bytes: Uint8Array, kind: EntryKind): string | undefined {
+    if (this.limitBytes !== null && bytes.length > this.limitBytes / 2) return undefined;
+    const key = ObjectCache.key(hash);
+    const file = this.pathOf(hash);
+    if (this.limitBytes !== null) this.makeRoom(bytes.length);
+    try {
+      this.writeEntry(file, bytes);
+    } catch (err) {
+      if (errnoCode(err) !== "ENOSPC") throw new CvmError(`cache ${this.dir}: cannot store ${key} (${(err as Error).message})`);
+      const freed = this.evict(Math.floor(this.usedBytes() / 2));
+      try {
+        this.writeEntry(file, bytes);
+      } catch (again) {
+        throw new CvmError(`cache ${this.dir}: no space left on the device (ENOSPC), even after evicting ${(freed / 1048576).toFixed(1)} MB; give the cache more room or a lower CVMFS_QUOTA_LIMIT`);
+      }
+    }
+    this.db.run("INSERT OR REPLACE INTO cache_catalog (sha1, size, acseq, type) VALUES (?, ?, ?, ?)", [key, bytes.length, this.nextSeq(), TYPE[kind]]);
+    return file;
+  }
+
+  private writeEntry(file: string, bytes: Uint8Array): void {
+    const tmp = join(this.dir, "txn", `${process.pid}.${randomBytes(6).toString("hex")}`);
+    const fd = openSync(tmp, "wx", 0o600);
+    try {
+      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+    } catch (err) {
+      closeSync(fd);
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+    closeSync(fd);
+    try {
+      mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 });
+      renameSync(tmp, file);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  pin(hash: ContentHash): void {
+    const k = ObjectCache.key(hash);
+    this.pins.set(k, (this.pins.get(k) ?? 0) + 1);
+  }
+
+  unpin(hash: ContentHash): void {
+    const k = ObjectCache.key(hash);
+    const n = (this.pins.get(k) ?? 0) - 1;
+    if (n > 0) this.pins.set(k, n);
+    else this.pins.delete(k);
+  }
+
+  private touch(key: string, size: number): void {
+    this.touched.set(key, size);
+    if (this.touched.size >= 512) this.flushTouches();
+  }
+
+  /** Writes the LRU order; an entry found on disk with no row (a kill between rename and insert) gets one. */
+  private flushTouches(): void {
+    if (this.touched.size === 0) return;
+    const entries = [...this.touched];
+    this.touched.clear();
+    const upsert = this.db.prepare("INSERT INTO cache_catalog (sha1, size, acseq, type) VALUES (?, ?, ?, 0) ON CONFLICT(sha1) DO UPDATE SET acseq = excluded.acseq");
+    this.db.transaction(() => { for (const [k, size] of entries) upsert.run(k, size, this.nextSeq()); })();
+  }
+
+  private seq = 0;
+  /** A sequence number for LRU order: time-based, so processes sharing the cache agree roughly. */
+  private nextSeq(): number {
+    this.seq = Math.max(this.seq + 1, Date.now() * 1000);
+    return this.seq;
+  }
+
+  private usedBytes(): number {
+    return Number((this.db.query("SELECT COALESCE(SUM(size), 0) AS s FROM cache_catalog").get() as { s: number }).s);
+  }
+
+  /** Over the quota after adding `incoming` bytes: evict down to half the limit (upstream's cleanup threshold). */
+  private makeRoom(incoming: number): void {
+    const limit = this.limitBytes!;
+    if (this.usedBytes() + incoming <= limit) return;
+    this.flushTouches();
+    this.evict(Math.floor(limit / 2) - incoming);
+  }
+
+  /**
+   * Least recently used unpinned entries go until usage is at most `target`
+   * bytes; returns the bytes freed. One write transaction, so two processes
+   * never count the same room twice.
+   */
+  evict(target: number): number {
+    let freed = 0;
+    this.db.transaction(() => {
+      let used = this.usedBytes();
+      const rows = this.db.query("SELECT sha1, size FROM cache_catalog ORDER BY type ASC, acseq ASC").all() as { sha1: string; size: number }[];
+      const remove = this.db.prepare("DELETE FROM cache_catalog WHERE sha1 = ?");
+      for (const r of rows) {
+        if (used <= target) break;
+        if (this.pins.has(r.sha1)) continue;
+        try { unlinkSync(join(this.dir, r.sha1.slice(0, 2), r.sha1.slice(2))); } catch { /* already gone */ }
+        remove.run(r.sha1);
+        used -= r.size;
+        freed += r.size;
+      }
+    })();
+    return freed;
+  }
+
+  private drop(hash: ContentHash): void {
+    const key = ObjectCache.key(hash);
+    try { unlinkSync(this.pathOf(hash)); } catch { /* already gone */ }
+    this.db.run("DELETE FROM cache_catalog WHERE sha1 = ?", [key]);
+  }
+
+  usage(): CacheUsage {
+    this.flushTouches();
+    const r = this.db.query("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS s, COALESCE(SUM(type = 1), 0) AS c FROM cache_catalog").get() as { n: number; s: number; c: number };
+    return { dir: this.dir, entries: Number(r.n), bytes: Number(r.s), catalogs: Number(r.c), pinned: this.pins.size, limitBytes: this.limitBytes };
+  }
+
+  /** Removes every entry (and leftovers of interrupted downloads), keeping the database. */
+  clean(): number {
+    let removed = 0;
+    this.db.transaction(() => {
+      for (const name of readdirSync(this.dir)) {
+        if (!/^[0-9a-f]{2}$/.test(name)) continue;
+        for (const f of readdirSync(join(this.dir, name))) { rmSync(join(this.dir, name, f), { force: true }); removed++; }
+      }
+      this.db.run("DELETE FROM cache_catalog");
+    })();
+    for (const f of readdirSync(join(this.dir, "txn"))) rmSync(join(this.dir, "txn", f), { force: true });
+    return removed;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try { this.flushTouches(); } catch { /* best effort: LRU order only */ }
+    this.db.close();
+  }
+}

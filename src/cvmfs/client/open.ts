@@ -1,0 +1,135 @@
+import { mkdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { log } from "../../cli/log";
+import { writeFileAtomic } from "../../sys/atomic";
+import { RepositoryError } from "../errors";
+import { keysAt, loadMasterKeys, type MasterKey } from "../keys";
+import { Repository } from "../repository";
+import type { RepositorySource } from "../source";
+import { StaleManifestError, TrustState } from "../trust-state";
+import { ObjectCache } from "./cache";
+import { expandRepositoryName, loadClientConfig, type ClientConfig } from "./config";
+import { Fetcher } from "./fetcher";
+import { parseServerList, proxyChain } from "./proxies";
+
+export interface ConfiguredRequest {
+  name: string;                          // atlas.cern.ch, or atlas with CVMFS_DEFAULT_DOMAIN
+  configRoot?: string;                   // instead of CVM_CONFIG_ROOT or /etc/cvmfs
+  overrides?: Record<string, string>;    // -o KEY=VALUE
+  keys?: string;                         // --keys: extra master keys
+  env?: NodeJS.ProcessEnv;
+}
+
+/** The cache directory the configuration names (spec §6.1). */
+export function cacheDir(config: ClientConfig): string {
+  const base = config.get("CVMFS_CACHE_BASE")!;
+  return join(base, config.flag("CVMFS_SHARED_CACHE") ? "shared" : config.fqrn);
+}
+
+export function openCache(config: ClientConfig): ObjectCache {
+  const mb = config.number("CVMFS_QUOTA_LIMIT", -1);
+  return new ObjectCache(cacheDir(config), mb < 0 ? null : mb * 1024 * 1024);
+}
+
+/** CVMFS_PUBLIC_KEY (files, ':'-separated) or CVMFS_KEYS_DIR name the trusted master keys; else the built-in ones. --keys adds. */
+export function configuredKeys(config: ClientConfig, extra?: string): MasterKey[] {
+  const publicKey = config.get("CVMFS_PUBLIC_KEY");
+  const keysDir = config.get("CVMFS_KEYS_DIR");
+  if (publicKey || keysDir) return [...keysAt([publicKey, keysDir].filter(Boolean).join(":")), ...(extra ? keysAt(extra) : [])];
+  return loadMasterKeys({ keysDir: extra, env: {} });
+}
+
+export function makeFetcher(config: ClientConfig): Fetcher {
+  const seconds = (key: string) => config.number(key, 0) * 1000;
+  return new Fetcher({
+    fqrn: config.fqrn,
+    hosts: parseServerList(config.get("CVMFS_SERVER_URL")),
+    proxies: proxyChain(config.get("CVMFS_HTTP_PROXY"), config.get("CVMFS_FALLBACK_PROXY")),
+    timeoutProxyMs: Math.max(1000, seconds("CVMFS_TIMEOUT")),
+    timeoutDirectMs: Math.max(1000, seconds("CVMFS_TIMEOUT_DIRECT")),
+    maxRetries: config.number("CVMFS_MAX_RETRIES", 0),
+    backoffInitMs: seconds("CVMFS_BACKOFF_INIT"),
+    backoffMaxMs: seconds("CVMFS_BACKOFF_MAX"),
+    proxyResetAfterMs: seconds("CVMFS_PROXY_RESET_AFTER"),
+    hostResetAfterMs: seconds("CVMFS_HOST_RESET_AFTER"),
+    followRedirects: config.flag("CVMFS_FOLLOW_REDIRECTS"),
+    parallel: config.number("CVM_PARALLEL_DOWNLOADS", 1),
+    log: (m) => log.debug(m),
+  });
+}
+
+const signedCopy = (dir: string, fqrn: string, which: "published" | "whitelist") => join(dir, `cvm.${fqrn}.${which}`);
+
+/**
+ * The signed files of the last verified revision come from the cache; every
+ * object from the fetcher (which fails, within its timeouts, for what is not
+ * cached). Verification is the same as online.
+ */
+class OfflineSource implements RepositorySource {
+  readonly location: string;
+  constructor(private readonly dir: string, private readonly fqrn: string, private readonly online: RepositorySource) {
+    this.location = `${online.location} (offline copy)`;
+  }
+  async get<T = Uint8Array>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T = ((b: Uint8Array) => b) as never): Promise<T> {
+    if (path === ".cvmfspublished" || path === ".cvmfswhitelist") {
+      const file = signedCopy(this.dir, this.fqrn, path === ".cvmfspublished" ? "published" : "whitelist");
+      if (statSync(file).size > maxBytes) throw new RepositoryError(`${file}: larger than ${maxBytes} bytes`);
+      return accept(readFileSync(file));
+    }
+    return this.online.get(path, maxBytes, accept);
+  }
+}
+
+/**
+ * Opens a repository by name with the stock client's configuration: its
+ * servers and proxies with fail-over, its cache, its keys. A server serving
+ * an older revision than one already seen is skipped as a stale replica;
+ * with every server down, the last verified revision in the cache is used
+ * (offline), with one warning saying since when.
+ */
+export async function openConfigured(r: ConfiguredRequest): Promise<{ repo: Repository; config: ClientConfig; fetcher: Fetcher; offline: boolean }> {
+  const fqrn = expandRepositoryName(r.name, { root: r.configRoot, env: r.env, overrides: r.overrides });
+  const config = loadClientConfig({ fqrn, root: r.configRoot, env: r.env, overrides: r.overrides });
+  for (const w of config.warnings) log.debug(w);
+  const fetcher = makeFetcher(config);
+  const masterKeys = configuredKeys(config, r.keys).map((k) => k.key);
+  const cache = openCache(config);
+  const state = TrustState.default();
+  try {
+    for (let tries = 1; ; tries++) {
+      try {
+        const repo = await Repository.open({ source: fetcher, fqrn, masterKeys, state, cache });
+        saveSignedFiles(cache.dir, fqrn, repo);
+        return { repo, config, fetcher, offline: false };
+      } catch (err) {
+        if (err instanceof StaleManifestError && tries < fetcher.hosts.length) {
+          log.warn(`${fetcher.currentHost}: ${err.message.replace(/^[^:]*: /, "")}; skipping this stale replica`);
+          fetcher.skipHost();
+          continue;
+        }
+        throw err;
+      }
+    }
+  } catch (err) {
+    const copy = signedCopy(cache.dir, fqrn, "published");
+    if (!(err instanceof RepositoryError) || err instanceof StaleManifestError || !/every server failed/.test(err.message) || !exists(copy)) {
+      cache.close();
+      throw err;
+    }
+    const since = statSync(copy).mtime;
+    const repo = await Repository.open({ source: new OfflineSource(cache.dir, fqrn, fetcher), fqrn, masterKeys, state, cache });
+    log.warn(`${fqrn}: offline (no server answered: ${err.message.replace(/^[^:]*: /, "").slice(0, 200)}); using revision ${repo.manifest.revision} as last seen online at ${since.toISOString()}`);
+    return { repo, config, fetcher, offline: true };
+  }
+}
+
+const exists = (file: string) => { try { return statSync(file).isFile(); } catch { return false; } };
+
+/** Keeps the signed files of a verified revision for offline use, atomically. */
+function saveSignedFiles(dir: string, fqrn: string, repo: Repository): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileAtomic(signedCopy(dir, fqrn, "whitelist"), repo.signedFiles.whitelist, 0o644);
+    writeFileAtomic(signedCopy(dir, fqrn, "published"), repo.signedFiles.manifest, 0o644);
+  } catch { /* a read-only cache only costs the offline fallback */ }
+}
