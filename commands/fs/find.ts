@@ -12,11 +12,11 @@ export default defineCommand({
     print0: { type: "boolean", description: "Paths as they are, each ended by a NUL byte (for xargs -0)" },
     json: { type: "boolean", description: "Paths as a JSON array" },
   },
-  async run({ args }) {
+  async run({ args, rawArgs }) {
     const kinds: Record<string, string> = { f: "file", d: "dir", l: "symlink" };
     if (args.print0 && args.json) throw new UsageError("--print0 and --json exclude each other");
     if (args.type !== undefined && !kinds[args.type]) throw new UsageError(`--type '${args.type}': expected f, d or l`);
-    const repo = await open(args);
+    const repo = await open(args, rawArgs);
     try {
       const { globToRegExp } = await import("../../src/cvmfs/glob");
       const name = args.name !== undefined ? globToRegExp(args.name) : undefined;

@@ -8,8 +8,8 @@ export default defineCommand({
     path: { type: "positional", required: true, description: "Path in the repository" },
     dest: { type: "positional", required: true, description: "Destination, which must not exist yet" },
   },
-  async run({ args }) {
-    const repo = await open(args);
+  async run({ args, rawArgs }) {
+    const repo = await open(args, rawArgs);
     try {
       const { exportTree } = await import("../../src/cvmfs/export");
       const s = await exportTree(repo, args.path, args.dest);

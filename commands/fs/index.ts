@@ -10,5 +10,8 @@ export default defineCommand({
     find: () => import("./find").then((m) => m.default),
     verify: () => import("./verify").then((m) => m.default),
     info: () => import("./info").then((m) => m.default),
+    config: () => import("./config").then((m) => m.default),
+    probe: () => import("./probe").then((m) => m.default),
+    cache: () => import("./cache").then((m) => m.default),
   },
 });

@@ -4,8 +4,8 @@ import { open, repoArgs } from "./common";
 export default defineCommand({
   meta: { name: "info", description: "Revision, root hash, TTL, publish time, whitelist expiry, tags" },
   args: { ...repoArgs, json: { type: "boolean", description: "As JSON" } },
-  async run({ args }) {
-    const repo = await open(args);
+  async run({ args, rawArgs }) {
+    const repo = await open(args, rawArgs);
     try {
       const { repositoryInfo } = await import("../../src/cvmfs/describe");
       const info = await repositoryInfo(repo);

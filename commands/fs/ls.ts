@@ -10,8 +10,8 @@ export default defineCommand({
     headers: { type: "boolean", alias: "H", description: "Header line (with -l)" },
     json: { type: "boolean", description: "Full entries as JSON" },
   },
-  async run({ args }) {
-    const repo = await open(args);
+  async run({ args, rawArgs }) {
+    const repo = await open(args, rawArgs);
     try {
       const entries = await repo.list(args.path ?? "/");
       const { describeDirent, modeString } = await import("../../src/cvmfs/describe");

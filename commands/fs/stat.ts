@@ -4,8 +4,8 @@ import { open, repoArgs } from "./common";
 export default defineCommand({
   meta: { name: "stat", description: "Show one entry's metadata (and chunks, xattrs)" },
   args: { ...repoArgs, path: { type: "positional", required: false, description: "Path in the repository [/]" }, json: { type: "boolean", description: "As JSON" } },
-  async run({ args }) {
-    const repo = await open(args);
+  async run({ args, rawArgs }) {
+    const repo = await open(args, rawArgs);
     try {
       const d = await repo.stat(args.path ?? "/");
       const { describeDirent } = await import("../../src/cvmfs/describe");

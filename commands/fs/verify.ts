@@ -5,8 +5,8 @@ import { open, repoArgs } from "./common";
 export default defineCommand({
   meta: { name: "verify", description: "Check that every object of the current revision (or --all) exists and matches its hash" },
   args: { ...repoArgs, all: { type: "boolean", description: "Every revision named in the history" }, json: { type: "boolean", description: "The report as JSON" } },
-  async run({ args }) {
-    const repo = await open(args);
+  async run({ args, rawArgs }) {
+    const repo = await open(args, rawArgs);
     try {
       const { verifyRepository } = await import("../../src/cvmfs/verify");
       const { Progress } = await import("../../src/cli/progress");

@@ -286,6 +286,8 @@ export async function fetchObject(source: RepositorySource, hash: ContentHash, s
     return await source.get(path, stored, (bytes) => openObject(bytes, hash, `${what} (${path})`, compressed, inflated));
   } catch (err) {
     if (err instanceof CorruptObjectError) throw new RepositoryError(err.message);
+    // A fetcher names only the object; say which entry needed it.
+    if (err instanceof RepositoryError && err.message.startsWith(`${path}: `)) throw new RepositoryError(`${what}: ${err.message}`);
     throw err;
   }
 }

@@ -11,7 +11,7 @@
  * (refused, reset, silence), an HTTP status, or an answer that broke the
  * rules (too long, content-coded, a bad redirect).
  */
-export type HttpFailure = "network" | "timeout" | "status" | "too-large" | "encoding" | "redirect";
+export type HttpFailure = "refused" | "network" | "timeout" | "status" | "too-large" | "encoding" | "redirect";
 
 export class HttpError extends Error {
   constructor(message: string, readonly failure: HttpFailure, readonly status?: number, readonly proxyError = false) {
@@ -68,7 +68,8 @@ async function once(url: string, o: GetOptions): Promise<Response | GetResult> {
       } as RequestInit);
     } catch (err) {
       if (idle.expired) throw silence();
-      throw new HttpError(`${url}${via}: ${describeNetworkError(err)}`, "network");
+      const why = describeNetworkError(err);
+      throw new HttpError(`${url}${via}: ${why}`, why === "connection refused" ? "refused" : "network");
     }
     started = true;
     if (REDIRECTS.has(response.status)) { await response.body?.cancel().catch(() => {}); return response; }

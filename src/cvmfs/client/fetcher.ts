@@ -42,6 +42,8 @@ function classify(err: unknown, viaProxy: boolean): Outcome {
   if (err instanceof CorruptObjectError) return "bad-data";
   if (!(err instanceof HttpError)) return viaProxy ? "proxy" : "host";
   switch (err.failure) {
+    case "refused": // certain and immediate: retrying the same address gains nothing
+      return viaProxy ? "proxy" : "host";
     case "network":
     case "timeout":
       return "retry";

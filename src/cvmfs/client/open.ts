@@ -118,7 +118,7 @@ export async function openConfigured(r: ConfiguredRequest): Promise<{ repo: Repo
     }
     const since = statSync(copy).mtime;
     const repo = await Repository.open({ source: new OfflineSource(cache.dir, fqrn, fetcher), fqrn, masterKeys, state, cache });
-    log.warn(`${fqrn}: offline (no server answered: ${err.message.replace(/^[^:]*: /, "").slice(0, 200)}); using revision ${repo.manifest.revision} as last seen online at ${since.toISOString()}`);
+    log.warn(`${fqrn}: offline: no server answered; reading revision ${repo.manifest.revision} from the cache, as last verified online at ${since.toISOString()}`);
     return { repo, config, fetcher, offline: true };
   }
 }

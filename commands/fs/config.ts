@@ -1,0 +1,29 @@
+import { defineCommand } from "citty";
+
+export default defineCommand({
+  meta: { name: "config", description: "Show the effective client configuration of a repository and where each value comes from" },
+  args: {
+    repo: { type: "positional", required: true, description: "Repository name (atlas.cern.ch, or atlas with CVMFS_DEFAULT_DOMAIN)" },
+    option: { type: "string", alias: "o", description: "KEY=VALUE over the files and environment (repeatable)", valueHint: "KEY=VALUE" },
+    "config-root": { type: "string", description: "Instead of /etc/cvmfs (CVM_CONFIG_ROOT)", valueHint: "dir" },
+    json: { type: "boolean", description: "As JSON" },
+  },
+  async run({ args, rawArgs }) {
+    const { allValues } = await import("../../src/cli/args");
+    const { describeConfig } = await import("../../src/cvmfs/client/describe-config");
+    const { parseOverrides } = await import("../../src/cvmfs/client/config");
+    const d = describeConfig({ name: args.repo, configRoot: args["config-root"], overrides: parseOverrides(allValues(rawArgs, ["o", "option"])) });
+    if (args.json) return (await import("../../src/cli/output")).printJson(d);
+    const { escapeName } = await import("../../src/cli/output");
+    const width = Math.min(48, Math.max(...d.settings.map((s) => s.key.length + s.value.length + 1), 0));
+    const lines = d.settings.map((s) => `${`${s.key}=${escapeName(s.value)}`.padEnd(width)}    # ${s.source}`);
+    process.stdout.write(`# ${d.fqrn}, from ${d.files.length ? d.files.join(", ") : "no configuration file"}\n${lines.join("\n")}\n`);
+    const { log } = await import("../../src/cli/log");
+    for (const w of d.warnings) log.warn(w);
+    if (d.problems.length) {
+      const { CvmError } = await import("../../src/cli/errors");
+      for (const p of d.problems.slice(0, -1)) process.stderr.write(`cvm: ${p}\n`);
+      throw new CvmError(d.problems[d.problems.length - 1]);
+    }
+  },
+});
