@@ -13,11 +13,13 @@ export default defineCommand({
     const { describeConfig } = await import("../../src/cvmfs/client/describe-config");
     const { parseOverrides } = await import("../../src/cvmfs/client/config");
     const d = describeConfig({ name: args.repo, configRoot: args["config-root"], overrides: parseOverrides(allValues(rawArgs, ["o", "option"])) });
-    if (args.json) return (await import("../../src/cli/output")).printJson(d);
-    const { escapeName } = await import("../../src/cli/output");
-    const width = Math.min(48, Math.max(...d.settings.map((s) => s.key.length + s.value.length + 1), 0));
-    const lines = d.settings.map((s) => `${`${s.key}=${escapeName(s.value)}`.padEnd(width)}    # ${s.source}`);
-    process.stdout.write(`# ${d.fqrn}, from ${d.files.length ? d.files.join(", ") : "no configuration file"}\n${lines.join("\n")}\n`);
+    const { escapeName, printJson } = await import("../../src/cli/output");
+    if (args.json) printJson(d);
+    else {
+      const width = Math.min(48, Math.max(...d.settings.map((s) => s.key.length + s.value.length + 1), 0));
+      const lines = d.settings.map((s) => `${`${s.key}=${escapeName(s.value)}`.padEnd(width)}    # ${s.source}`);
+      process.stdout.write(`# ${d.fqrn}, from ${d.files.length ? d.files.join(", ") : "no configuration file"}\n${lines.join("\n")}\n`);
+    }
     const { log } = await import("../../src/cli/log");
     for (const w of d.warnings) log.warn(w);
     if (d.problems.length) {

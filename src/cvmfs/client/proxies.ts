@@ -14,16 +14,16 @@ function checkProxyUrl(member: string, key: string, value: string): string {
   const where = `${key} '${value}'`;
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(member))
     throw new UsageError(`${where}: proxy '${member}' has no scheme; write it as http://${member}`);
+  if (!/^http:\/\//i.test(member)) throw new UsageError(`${where}: proxy '${member}': only http:// proxies are supported`);
+  const port = /^http:\/\/(?:\[[^\]]*\]|[^/:]*)(?::([^/]*))?/i.exec(member)?.[1];
+  if (port !== undefined && !/^\d{1,5}$/.test(port)) throw new UsageError(`${where}: proxy '${member}': the port '${port}' is not a number`);
+  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) throw new UsageError(`${where}: proxy '${member}': the port ${port} is not between 1 and 65535`);
   let url: URL;
   try {
     url = new URL(member);
   } catch {
     throw new UsageError(`${where}: proxy '${member}' is not a URL`);
   }
-  if (url.protocol !== "http:") throw new UsageError(`${where}: proxy '${member}': only http:// proxies are supported`);
-  const port = /^http:\/\/(?:\[[^\]]*\]|[^/:]*)(?::([^/]*))?/i.exec(member)?.[1];
-  if (port !== undefined && !/^\d{1,5}$/.test(port)) throw new UsageError(`${where}: proxy '${member}': the port '${port}' is not a number`);
-  if (port !== undefined && (Number(port) < 1 || Number(port) > 65535)) throw new UsageError(`${where}: proxy '${member}': the port ${port} is not between 1 and 65535`);
   if (!url.hostname) throw new UsageError(`${where}: proxy '${member}' names no host`);
   if ((url.pathname !== "/" && url.pathname !== "") || url.search || url.username)
     throw new UsageError(`${where}: proxy '${member}': a proxy is a scheme, host and port only`);
