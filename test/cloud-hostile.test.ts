@@ -33,9 +33,9 @@ const FORBIDDEN = /internal error|TypeError|RangeError|SyntaxError|^ {4}at /m;
 /** The one line a case must end with, after `cvm: REGION: endpoint URL `. */
 const CASES: { mode: HostileMode; args: string[]; line: string; withinMs: number }[] = [
   { mode: "endless-body", args: ["ls"], line: "answered HTTP 200 OK, text/xml: more than the 8 MiB allowed for an answer", withinMs: 5_000 },
-  { mode: "trickle", args: ["ls"], line: "sent no complete answer within 3 s", withinMs: 10_000 },
-  { mode: "silent", args: ["ls"], line: "sent nothing for 1 s (CVM_HTTP_TIMEOUT)", withinMs: 5_000 },
-  { mode: "silent-body", args: ["ls", "-i"], line: "sent nothing for 1 s (CVM_HTTP_TIMEOUT)", withinMs: 5_000 },
+  { mode: "trickle", args: ["ls"], line: "sent no complete answer within 1 s (CVM_HTTP_TIMEOUT)", withinMs: 5_000 },
+  { mode: "silent", args: ["ls"], line: "sent nothing within 1 s (CVM_HTTP_TIMEOUT)", withinMs: 5_000 },
+  { mode: "silent-body", args: ["ls", "-i"], line: "sent no complete answer within 1 s (CVM_HTTP_TIMEOUT)", withinMs: 5_000 },
   { mode: "html", args: ["ls"], line: "answered HTTP 200 OK, text/html; charset=utf-8: a web page, not the EC2 API (a login portal or a web interface at this endpoint?)", withinMs: 5_000 },
   { mode: "html", args: ["run", "ami-00000003"], line: "answered HTTP 200 OK, text/html; charset=utf-8: a web page, not the EC2 API (a login portal or a web interface at this endpoint?)", withinMs: 5_000 },
   { mode: "html", args: ["terminate", "-y", "i-0123abcd"], line: "answered HTTP 200 OK, text/html; charset=utf-8: a web page, not the EC2 API (a login portal or a web interface at this endpoint?)", withinMs: 5_000 },
@@ -46,6 +46,8 @@ const CASES: { mode: HostileMode; args: string[]; line: string; withinMs: number
   { mode: "doctype", args: ["ls"], line: "answered HTTP 200 OK, text/xml;charset=UTF-8: XML with a DOCTYPE or entity declarations, which EC2 never sends", withinMs: 5_000 },
   { mode: "gzip-bomb", args: ["ls"], line: "answered HTTP 200 OK, text/xml: Content-Encoding 'gzip' that cvm did not ask for", withinMs: 5_000 },
   { mode: "no-error-code", args: ["run", "ami-00000003"], line: "answered HTTP 400 Bad Request, text/xml;charset=UTF-8: an EC2 error document that names no error code", withinMs: 5_000 },
+  { mode: "truncated-xml", args: ["ls"], line: "(HTTP 200): the answer is not readable EC2 XML (XML parse error: missing closing tag </reservationId>.)", withinMs: 5_000 },
+  { mode: "bad-date", args: ["ls"], line: "(HTTP 200): the answer is not readable EC2 XML (Invalid RFC3339 timestamp format yesterday)", withinMs: 5_000 },
 ];
 
 describe("hostile endpoints end as one line, in time, through the binary", () => {
@@ -60,6 +62,16 @@ describe("hostile endpoints end as one line, in time, through the binary", () =>
       expect(Date.now() - t0).toBeLessThan(c.withinMs);
     }, 30_000);
   }
+
+  test("text from the cloud reaches the terminal without escape sequences, newlines or tabs", async () => {
+    const err = await cvm(["--region", "ESCAPES", "ls"], { env });
+    expect([err.code, err.stderr]).toEqual([1, "cvm: ESCAPES: Oops?[2J: first line\n"]);
+    const ok = await cvm(["--region", "CONTROL_CHARS", "ls"], { env });
+    expect([ok.code, ok.stderr]).toEqual([0, ""]);
+    expect(ok.stdout).toBe(["i-1?i-2", "r-1?[31m", "-", "-", "-", "running?x", "-", "-"].join("\t") + "\n");
+    const json = JSON.parse((await cvm(["--region", "CONTROL_CHARS", "ls", "--json"], { env })).stdout);
+    expect(json[0].tags).toEqual({ Name: "a?]0;title?" });
+  });
 
   test("a NextToken that repeats, and one that never ends, stop with a message saying so", async () => {
     const repeat = await cvm(["--region", "REPEAT_TOKEN", "ls"], { env });

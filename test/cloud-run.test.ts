@@ -190,6 +190,8 @@ describe("cvm run", () => {
     expect([missing.code, missing.stderr.split("\n")[0]]).toEqual([2, `cvm: template panda-wn: no value for \${PANDA_QUEUE} in region QUOTA; give --set PANDA_QUEUE=VALUE, or PANDA_QUEUE = VALUE in [QUOTA] of ${join(work, "config", "regions.ini")}`]);
     expect(runs(quota)).toHaveLength(quotaCalls); // refused before any call
     expect((await cvm(["run", "not-an-image!"], { env })).code).toBe(2);
+    const endless = await cvm(["--region", "CERN", "run", cern.images[0].id, "--user-data", "/dev/zero"], { env });
+    expect([endless.code, endless.stderr]).toEqual([2, "cvm: --user-data /dev/zero: more than 4194304 bytes; user data must fit in 16384 bytes gzipped\nRun 'cvm run --help' for usage.\n"]);
     expect((await cvm(["run", "ami-1", "--template", "batch", "--user-data", "/dev/null"], { env })).stderr).toStartWith("cvm: --template and --user-data exclude each other");
   });
 });

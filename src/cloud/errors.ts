@@ -24,7 +24,7 @@ export function printable(s: string, max = 160): string {
 export function describeCloudError(region: { endpoint?: string; signingRegion: string; signatureVersion: 2 | 4 }, err: unknown, deadlineSeconds: number): string {
   if (err instanceof CloudAnswerError) return err.message;
   const e = err as { name?: string; code?: string; message?: string; $metadata?: { httpStatusCode?: number }; $responseBodyText?: string };
-  const code = e.name ?? e.code ?? "";
+  const code = printable(e.name ?? e.code ?? "", 80); // from the cloud's error document: no escape sequences
   const msg = printable((e.message ?? String(err)).split("\n")[0]);
   const where = region.endpoint ?? `EC2 ${region.signingRegion}`;
   const status = e.$metadata?.httpStatusCode ? `HTTP ${e.$metadata.httpStatusCode}` : "";
@@ -39,7 +39,7 @@ export function describeCloudError(region: { endpoint?: string; signingRegion: s
   if (/ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ECONNRESET|socket hang up|Unable to connect/i.test(`${e.code ?? ""} ${msg}`)) return `endpoint ${where} unreachable (${msg})`;
   // The SDK failing on an answer that passed the checks (answer.ts): say so without its internals.
   if (e.$responseBodyText !== undefined || /^(TypeError|RangeError|SyntaxError)$/.test(code) || /XML parse error|Deserialization error/i.test(e.message ?? ""))
-    return `endpoint ${where}${status ? ` (${status})` : ""}: the answer is not readable EC2 XML (${msg.replace(/^@aws-sdk /, "")})`;
+    return `endpoint ${where}${status ? ` (${status})` : ""}: the answer is not readable EC2 XML (${msg.replace(/^@aws-sdk\S* (- )?/, "")})`;
   if (code === "Unknown" || code === "UnknownError" || !code) return `endpoint ${where}: an error without a name${status ? ` (${status})` : ""}: ${msg}`;
   return code === "Error" ? msg : `${code}: ${msg}`;
 }

@@ -6,32 +6,29 @@ import { CloudAnswerError, printable } from "./errors";
 
 /**
  * The SDK's request handler for every cloud call, on Bun's fetch: the answer
- * is read as a stream and refused past MAX_ANSWER_BYTES, silence longer than
- * CVM_HTTP_TIMEOUT ends the call, redirects and content coding are refused,
- * and the bytes must be the EC2 answer asked for (answer.ts) before the SDK
- * parses them. (The SDK's own Node handler, under Bun, neither bounds the body
- * nor fires its requestTimeout for a server that accepts and never answers.)
+ * is read as a stream and refused past MAX_ANSWER_BYTES, it must be complete
+ * within CVM_HTTP_TIMEOUT (a silent server and one that trickles bytes forever
+ * end alike), redirects and content coding are refused, and the bytes must be
+ * the EC2 answer asked for (answer.ts) before the SDK parses them. (The SDK's
+ * own Node handler, under Bun, neither bounds the body nor fires its
+ * requestTimeout for a server that accepts and never answers.)
  */
 
 /** The most one answer may hold. A page of 500 instances is about 2 MiB of XML. */
 export const MAX_ANSWER_BYTES = 8 * 1024 * 1024;
 
-/** Silence allowed before an endpoint counts as dead: CVM_HTTP_TIMEOUT seconds (default 20). */
-export const idleTimeoutMs = () => 1000 * httpTimeoutSeconds();
+/** Time for one complete answer: CVM_HTTP_TIMEOUT seconds (default 20). */
+export const answerTimeoutMs = () => 1000 * httpTimeoutSeconds();
 /** Deadline of one call, over all its attempts (throttling backoff included). */
-export const callDeadlineMs = () => 3 * idleTimeoutMs();
+export const callDeadlineMs = () => 3 * answerTimeoutMs();
 
-/** No byte for `ms` → `signal` aborts; `touch()` on every sign of life. */
-class IdleClock {
+/** Aborts `signal` once `ms` have passed. */
+class Deadline {
   private readonly controller = new AbortController();
-  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly timer: ReturnType<typeof setTimeout>;
   expired = false;
-  constructor(private readonly ms: number) { this.touch(); }
+  constructor(ms: number) { this.timer = setTimeout(() => { this.expired = true; this.controller.abort(); }, ms); }
   get signal(): AbortSignal { return this.controller.signal; }
-  touch(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => { this.expired = true; this.controller.abort(); }, this.ms);
-  }
   stop(): void { clearTimeout(this.timer); }
 }
 
@@ -61,7 +58,7 @@ const actionOf = (r: HttpRequest) => new URLSearchParams(typeof r.body === "stri
 
 export class BoundedTransport {
   readonly metadata = { handlerProtocol: "http/1.1" };
-  constructor(private readonly o: { idleMs: number; maxBytes: number } = { idleMs: idleTimeoutMs(), maxBytes: MAX_ANSWER_BYTES }) {}
+  constructor(private readonly o: { timeoutMs: number; maxBytes: number } = { timeoutMs: answerTimeoutMs(), maxBytes: MAX_ANSWER_BYTES }) {}
 
   // The SDK's handler interface; nothing to configure or release (fetch pools its connections).
   destroy(): void {}
@@ -71,12 +68,13 @@ export class BoundedTransport {
   async handle(request: HttpRequest, options: HttpHandlerOptions = {}): Promise<{ response: HttpResponse }> {
     const where = `endpoint ${origin(request)}${request.path || "/"}`;
     const outer = options.abortSignal as AbortSignal | undefined;
-    const idle = new IdleClock(this.o.idleMs);
-    const signal = outer ? AbortSignal.any([idle.signal, outer]) : idle.signal;
+    const clock = new Deadline(this.o.timeoutMs);
+    const signal = outer ? AbortSignal.any([clock.signal, outer]) : clock.signal;
+    let answering = false; // the status line and headers have come
     const stopped = (err: unknown): Error => {
       if (err instanceof CloudAnswerError) return err;
       if (outer?.aborted) return new CloudAnswerError(`${where} sent no complete answer within ${callDeadlineMs() / 1000} s`);
-      if (idle.expired) return new CloudAnswerError(`${where} sent nothing for ${this.o.idleMs / 1000} s (CVM_HTTP_TIMEOUT)`);
+      if (clock.expired) return new CloudAnswerError(`${where} sent ${answering ? "no complete answer" : "nothing"} within ${this.o.timeoutMs / 1000} s (CVM_HTTP_TIMEOUT)`);
       const reason = networkReason(err);
       // a reset connection is worth another attempt; a refused or unknown host is not
       return Object.assign(new CloudAnswerError(`${where} unreachable (${reason})`), reason === "connection reset" || reason.startsWith("the server closed") ? { $retryable: {} } : {});
@@ -93,7 +91,7 @@ export class BoundedTransport {
       } catch (err) {
         throw stopped(err);
       }
-      idle.touch();
+      answering = true;
       const seen = { status: res.status, statusText: res.statusText, contentType: res.headers.get("content-type") ?? "" };
       const refuse = async (why: string): Promise<never> => {
         await res.body?.cancel().catch(() => {});
@@ -106,15 +104,15 @@ export class BoundedTransport {
       const coding = res.headers.get("content-encoding");
       if (coding && coding.toLowerCase() !== "identity") await refuse(`Content-Encoding '${printable(coding, 40)}' that cvm did not ask for`);
       if (Number(res.headers.get("content-length") ?? 0) > this.o.maxBytes) await refuse(`more than the ${formatBytes(this.o.maxBytes)} allowed for an answer`);
-      const body = await this.readBounded(res, idle, () => new CloudAnswerError(`${where} answered ${whatCameBack(seen)}: more than the ${formatBytes(this.o.maxBytes)} allowed for an answer`, res.status)).catch((err) => { throw stopped(err); });
+      const body = await this.readBounded(res, () => new CloudAnswerError(`${where} answered ${whatCameBack(seen)}: more than the ${formatBytes(this.o.maxBytes)} allowed for an answer`, res.status)).catch((err) => { throw stopped(err); });
       checkAnswer({ where, action: actionOf(request), ...seen, body });
       return { response: { statusCode: res.status, reason: res.statusText, headers: Object.fromEntries(res.headers.entries()), body } };
     } finally {
-      idle.stop();
+      clock.stop();
     }
   }
 
-  private async readBounded(res: Response, idle: IdleClock, tooBig: () => Error): Promise<Uint8Array> {
+  private async readBounded(res: Response, tooBig: () => Error): Promise<Uint8Array> {
     if (!res.body) return new Uint8Array(0);
     const reader = res.body.getReader();
     const parts: Uint8Array[] = [];
@@ -123,7 +121,6 @@ export class BoundedTransport {
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
-        idle.touch();
         total += value.length;
         if (total > this.o.maxBytes) throw tooBig();
         parts.push(value);

@@ -18,6 +18,10 @@ export const HOSTILE_MODES = [
   "doctype",       // the right root, with a DOCTYPE declaring entities (billion laughs)
   "gzip-bomb",     // 200 text/xml, Content-Encoding gzip: 64 KiB that inflate to 64 MiB
   "no-error-code", // 400 with an EC2 error document that names no error
+  "truncated-xml", // the right root element, cut off in the middle
+  "bad-date",      // a well-formed answer with a launch time that is no date
+  "escapes",       // an error whose code holds a terminal escape sequence and whose message spans lines
+  "control-chars", // a good answer whose fields hold escape sequences, newlines and tabs
   "repeat-token",  // every page says NextToken=same
   "endless-token", // every page has a new NextToken
 ] as const;
@@ -104,6 +108,14 @@ export class HostileEndpoint {
         return new Response(this.bomb, { headers: { "Content-Type": "text/xml", "Content-Encoding": "gzip" } });
       case "no-error-code":
         return xml(`<Response><Errors><Error></Error></Errors><RequestID>1</RequestID></Response>`, 400);
+      case "truncated-xml":
+        return xml(`${root}<reservationSet><item><reservationId>r-1`);
+      case "bad-date":
+        return xml(`${root}<reservationSet><item><reservationId>r-1</reservationId><instancesSet><item><instanceId>i-1</instanceId><launchTime>yesterday</launchTime></item></instancesSet></item></reservationSet></${action}Response>`);
+      case "escapes":
+        return xml(`<Response><Errors><Error><Code>Oops&#x1b;[2J</Code><Message>first line&#10;second line</Message></Error></Errors></Response>`, 400);
+      case "control-chars":
+        return xml(`${root}<reservationSet><item><reservationId>r-1&#x1b;[31m</reservationId><instancesSet><item><instanceId>i-1&#10;i-2</instanceId><instanceState><code>16</code><name>running&#9;x</name></instanceState><tagSet><item><key>Name</key><value>a&#x1b;]0;title&#7;</value></item></tagSet></item></instancesSet></item></reservationSet></${action}Response>`);
       case "repeat-token":
         return page(action, 1, "same");
       case "endless-token": {
