@@ -71,16 +71,17 @@ export class BoundedTransport {
     const clock = new Deadline(this.o.timeoutMs);
     const signal = outer ? AbortSignal.any([clock.signal, outer]) : clock.signal;
     let answering = false; // the status line and headers have come
+    const pastCallDeadline = () => new CloudAnswerError(`${where} sent no complete answer within ${callDeadlineMs() / 1000} s`);
     const stopped = (err: unknown): Error => {
       if (err instanceof CloudAnswerError) return err;
-      if (outer?.aborted) return new CloudAnswerError(`${where} sent no complete answer within ${callDeadlineMs() / 1000} s`);
+      if (outer?.aborted) return pastCallDeadline();
       if (clock.expired) return new CloudAnswerError(`${where} sent ${answering ? "no complete answer" : "nothing"} within ${this.o.timeoutMs / 1000} s (CVM_HTTP_TIMEOUT)`);
       const reason = networkReason(err);
       // a reset connection is worth another attempt; a refused or unknown host is not
       return Object.assign(new CloudAnswerError(`${where} unreachable (${reason})`), reason === "connection reset" || reason.startsWith("the server closed") ? { $retryable: {} } : {});
     };
     try {
-      if (outer?.aborted) throw new CloudAnswerError(`${where} sent no complete answer within ${callDeadlineMs() / 1000} s`);
+      if (outer?.aborted) throw pastCallDeadline();
       let res: Response;
       try {
         res = await fetch(requestUrl(request), {
