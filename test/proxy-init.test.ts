@@ -93,7 +93,7 @@ describe("cvm proxy init", () => {
       expect((await run(["grid-proxy-info", "-f", r.path, "-strength"])).stdout.trim()).toBe(bits);
       await acceptedByRealTools(r.path, "RFC 3820 compliant impersonation proxy");
     }
-  });
+  }, 60_000); // finding 4096-bit primes takes a random time, sometimes seconds
 
   gridTest("every user key encoding grid-proxy-init reads", async () => {
     for (const [name, key] of Object.entries(pki.keys)) {
