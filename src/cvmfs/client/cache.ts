@@ -3,6 +3,7 @@ import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renam
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CvmError, errnoCode } from "../../cli/errors";
+import { log } from "../../cli/log";
 import { toHex, type ContentHash } from "../hash";
 
 /**
@@ -32,6 +33,7 @@ export class ObjectCache {
   private readonly pins = new Map<string, number>();   // in use by this process: never evicted by it
   private readonly touched = new Map<string, number>(); // LRU updates (key → size), written in batches
   private closed = false;
+  private warnedFull = false;
 
   /** `limitBytes` null: no quota (CVMFS_QUOTA_LIMIT=-1). */
   constructor(readonly dir: string, readonly limitBytes: number | null) {
@@ -123,11 +125,27 @@ export class ObjectCache {
       try {
         this.writeEntry(file, bytes);
       } catch (again) {
-        throw new CvmError(`cache ${this.dir}: no space left on the device (ENOSPC), even after evicting ${(freed / 1048576).toFixed(1)} MB; give the cache more room or a lower CVMFS_QUOTA_LIMIT`);
+        if (errnoCode(again) !== "ENOSPC") throw new CvmError(`cache ${this.dir}: cannot store ${key} (${(again as Error).message})`);
+        // The bytes are verified and in hand: the read succeeds, only caching is skipped (the stock client answers EIO here).
+        this.noteFull(freed);
+        return undefined;
       }
     }
-    this.db.run("INSERT OR REPLACE INTO cache_catalog (sha1, size, acseq, type) VALUES (?, ?, ?, ?)", [key, bytes.length, this.nextSeq(), TYPE[kind]]);
+    try {
+      this.db.run("INSERT OR REPLACE INTO cache_catalog (sha1, size, acseq, type) VALUES (?, ?, ?, ?)", [key, bytes.length, this.nextSeq(), TYPE[kind]]);
+    } catch (err) {
+      // The accounting could not grow (SQLITE_FULL): an entry nobody counts would escape the quota, so it goes.
+      try { unlinkSync(file); } catch { /* already gone */ }
+      if (!/full/i.test((err as Error).message)) throw new CvmError(`cache ${this.dir}: ${(err as Error).message}`);
+      this.noteFull(0);
+      return undefined;
+    }
     return file;
+  }
+
+  private noteFull(freed: number): void {
+    if (!this.warnedFull) log.warn(`cache ${this.dir}: the device is full even after evicting ${(freed / 1048576).toFixed(1)} MB; reading on without caching (give the cache more room or a lower CVMFS_QUOTA_LIMIT)`);
+    this.warnedFull = true;
   }
 
   private writeEntry(file: string, bytes: Uint8Array): void {
@@ -173,7 +191,11 @@ export class ObjectCache {
     const entries = [...this.touched];
     this.touched.clear();
     const upsert = this.db.prepare("INSERT INTO cache_catalog (sha1, size, acseq, type) VALUES (?, ?, ?, 0) ON CONFLICT(sha1) DO UPDATE SET acseq = excluded.acseq");
-    this.db.transaction(() => { for (const [k, size] of entries) upsert.run(k, size, this.nextSeq()); })();
+    try {
+      this.db.transaction(() => { for (const [k, size] of entries) upsert.run(k, size, this.nextSeq()); })();
+    } catch (err) {
+      if (!/full/i.test((err as Error).message)) throw err; // a full disk only costs the LRU order
+    }
   }
 
   private seq = 0;

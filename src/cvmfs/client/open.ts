@@ -10,7 +10,8 @@ import { StaleManifestError, TrustState } from "../trust-state";
 import { ObjectCache } from "./cache";
 import { expandRepositoryName, loadClientConfig, type ClientConfig } from "./config";
 import { Fetcher } from "./fetcher";
-import { parseServerList, proxyChain } from "./proxies";
+import { geoOrder } from "./geo";
+import { DIRECT, parseServerList, proxyChain } from "./proxies";
 
 export interface ConfiguredRequest {
   name: string;                          // atlas.cern.ch, or atlas with CVMFS_DEFAULT_DOMAIN
@@ -39,12 +40,19 @@ export function configuredKeys(config: ClientConfig, extra?: string): MasterKey[
   return loadMasterKeys({ keysDir: extra, env: {} });
 }
 
-export function makeFetcher(config: ClientConfig): Fetcher {
+/** The fetcher the configuration describes; with CVMFS_USE_GEOAPI the servers are ordered by the geo API first. */
+export async function makeFetcher(config: ClientConfig): Promise<Fetcher> {
   const seconds = (key: string) => config.number(key, 0) * 1000;
+  const proxies = proxyChain(config.get("CVMFS_HTTP_PROXY"), config.get("CVMFS_FALLBACK_PROXY"));
+  let hosts = parseServerList(config.get("CVMFS_SERVER_URL"));
+  if (config.flag("CVMFS_USE_GEOAPI")) {
+    const proxy = proxies[0]?.[0] ?? DIRECT;
+    hosts = await geoOrder(hosts, proxy, { timeoutMs: Math.max(1000, seconds(proxy === DIRECT ? "CVMFS_TIMEOUT_DIRECT" : "CVMFS_TIMEOUT")), log: (m) => log.debug(m) });
+  }
   return new Fetcher({
     fqrn: config.fqrn,
-    hosts: parseServerList(config.get("CVMFS_SERVER_URL")),
-    proxies: proxyChain(config.get("CVMFS_HTTP_PROXY"), config.get("CVMFS_FALLBACK_PROXY")),
+    hosts,
+    proxies,
     timeoutProxyMs: Math.max(1000, seconds("CVMFS_TIMEOUT")),
     timeoutDirectMs: Math.max(1000, seconds("CVMFS_TIMEOUT_DIRECT")),
     maxRetries: config.number("CVMFS_MAX_RETRIES", 0),
@@ -91,7 +99,7 @@ export async function openConfigured(r: ConfiguredRequest): Promise<{ repo: Repo
   const fqrn = expandRepositoryName(r.name, { root: r.configRoot, env: r.env, overrides: r.overrides });
   const config = loadClientConfig({ fqrn, root: r.configRoot, env: r.env, overrides: r.overrides });
   for (const w of config.warnings) log.debug(w);
-  const fetcher = makeFetcher(config);
+  const fetcher = await makeFetcher(config);
   const masterKeys = configuredKeys(config, r.keys).map((k) => k.key);
   const cache = openCache(config);
   const state = TrustState.default();
