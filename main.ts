@@ -21,6 +21,7 @@ const main: CvmCommand = defineCommand({
     run: () => import("./commands/run").then((m) => m.default),
     terminate: () => import("./commands/terminate").then((m) => m.default),
     template: () => import("./commands/template").then((m) => m.default),
+    agent: () => import("./commands/agent").then((m) => m.default),
   },
 });
 

@@ -1,0 +1,127 @@
+import { chmodSync, copyFileSync, lchownSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { CvmError } from "../cli/errors";
+import { writeProxyFile } from "../proxy/file";
+import type { Accounts } from "./accounts";
+import { writeAccounts } from "./accounts-write";
+import { cryptPrefix } from "./crypt";
+import { checkProgram, describeExit, start } from "./exec";
+import type { Action, Step } from "./plan";
+import type { RootFs } from "./root";
+import { systemdRunning } from "./systemd";
+
+export interface CommandResult { user: string; path: string; exit?: number; running?: boolean; pid?: number; error?: string; }
+
+export interface ApplyEnv {
+  root: RootFs;
+  accounts: Accounts;
+  outputFd: () => number;      // the output log, opened on first use
+  commandWaitMs: number;       // how long the commands step waits for its commands to end
+  commands: CommandResult[];   // filled by the commands step
+}
+
+/** Applies one step's actions in order; the first failure ends the step (thrown as CvmError). */
+export async function applyStep(step: Step, env: ApplyEnv): Promise<void> {
+  const running: { proc: Subprocess; result: CommandResult }[] = [];
+  for (const a of step.actions) {
+    if (a.kind === "command") {
+      const result: CommandResult = { user: a.user, path: a.path };
+      env.commands.push(result);
+      const problem = checkProgram(env.root, a.path, a);
+      if (problem) { result.error = problem; continue; }
+      try {
+        const proc = start(env.root, a, env.outputFd(), true);
+        result.pid = proc.pid;
+        running.push({ proc, result });
+      } catch (err) {
+        result.error = (err as Error).message;
+      }
+      continue;
+    }
+    applyAction(a, env);
+  }
+  if (step.name === "commands") await waitForCommands(running, env.commandWaitMs);
+  const failed = env.commands.filter((c) => c.error || (c.exit !== undefined && c.exit !== 0));
+  if (failed.length) throw new CvmError(failed.map((c) => `${c.path} (as ${c.user}): ${c.error ?? `exit ${c.exit}`}`).join("; "));
+}
+
+/** Waits up to `ms` for the commands; those still running then are left running (the pilot runs for hours). */
+async function waitForCommands(running: { proc: Subprocess; result: CommandResult }[], ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<void>((r) => { timer = setTimeout(r, ms); });
+  await Promise.race([Promise.all(running.map((r) => r.proc.exited)), deadline]);
+  clearTimeout(timer);
+  for (const { proc, result } of running) {
+    if (proc.exitCode !== null || proc.signalCode) {
+      const code = proc.exitCode ?? -1;
+      result.exit = code;
+      if (code !== 0) result.error = code === 127 || code === 126 || code === 125 || proc.signalCode ? describeExit(proc.exitCode, proc.signalCode) : undefined;
+    } else {
+      result.running = true;
+      proc.unref();
+    }
+  }
+}
+
+function applyAction(a: Exclude<Action, { kind: "command" }>, env: ApplyEnv): void {
+  const root = env.root;
+  switch (a.kind) {
+    case "mkdir":
+      root.mkdirs(a.path, a.mode, a.uid, a.gid);
+      return;
+    case "file":
+      if (a.proxy) {
+        const host = root.resolve(a.path, "keep");
+        writeProxyFile(host, typeof a.content === "string" ? a.content : Buffer.from(a.content).toString("latin1"));
+        lchownSync(host, a.uid, a.gid);
+      } else {
+        root.write(a.path, a.content, a.mode, a.uid, a.gid, a.replaceLink ? "keep" : "follow");
+      }
+      return;
+    case "symlink":
+      root.symlink(a.path, a.target);
+      return;
+    case "accounts":
+      writeAccounts(root, a.groups, a.users, cryptPrefix(env.accounts.defs.get("ENCRYPT_METHOD")));
+      return;
+    case "home":
+      makeHome(root, a.path, a.uid, a.gid);
+      return;
+    case "hostname":
+      if (root.isHostRoot) writeFileSync("/proc/sys/kernel/hostname", a.name);
+      return;
+    case "service":
+      enableNow(a.unit);
+      return;
+    case "note":
+      return;
+  }
+}
+
+/** A new home: 0700, owned by the user, with a copy of the root's /etc/skel (regular files and directories only). */
+function makeHome(root: RootFs, guest: string, uid: number, gid: number): void {
+  if (root.lstat(guest, "keep")) return; // appeared since planning: leave it alone
+  const home = root.resolve(guest, "keep");
+  mkdirSync(home, { mode: 0o700 });
+  const skel = root.lstat("/etc/skel", "follow")?.isDirectory() ? root.resolve("/etc/skel", "follow") : undefined;
+  let copied = 0;
+  const copy = (from: string, to: string, depth: number) => {
+    for (const name of readdirSync(from)) {
+      if (++copied > 1000 || depth > 8) return;
+      const src = join(from, name), dst = join(to, name);
+      const st = lstatSync(src);
+      if (st.isDirectory()) { mkdirSync(dst, { mode: 0o700 }); copy(src, dst, depth + 1); chmodSync(dst, st.mode & 0o755); lchownSync(dst, uid, gid); }
+      else if (st.isFile()) { copyFileSync(src, dst); chmodSync(dst, st.mode & 0o755); lchownSync(dst, uid, gid); }
+    }
+  };
+  if (skel) copy(skel, home, 0);
+  chmodSync(home, 0o700);
+  lchownSync(home, uid, gid);
+}
+
+function enableNow(unit: string): void {
+  if (!systemdRunning(true)) throw new CvmError(`${unit}: systemd is not running; cannot start it`);
+  const p = Bun.spawnSync({ cmd: ["systemctl", "enable", "--now", "--no-block", unit], stdin: "ignore", stdout: "pipe", stderr: "pipe", timeout: 30_000 });
+  if (p.exitCode !== 0) throw new CvmError(`systemctl enable --now ${unit}: ${p.stderr.toString().trim().split("\n").pop() || `exit ${p.exitCode}`}`);
+}

@@ -1,0 +1,168 @@
+import { createHash } from "node:crypto";
+import { CvmError } from "../cli/errors";
+import { log } from "../cli/log";
+import { escapeName } from "../cli/output";
+import { applyStep, type ApplyEnv, type CommandResult } from "./apply";
+import { start } from "./exec";
+import { lock } from "./lock";
+import { INSTANCE_ID } from "./names";
+import type { PlanContext } from "./plan";
+import { planUserData } from "./planner";
+import { formatProblem, Problems } from "./problems";
+import { RootFs } from "./root";
+import { findSource, type SourceOptions } from "./sources/index";
+import type { SourceResult } from "./sources/types";
+import { AgentLog, LOG_FILE, OUTPUT_LOG, STATE_DIR, instanceDir, readResult, writeStatus, type Status, type StepResult } from "./state";
+import { decodeUserData, type Script, type UserData } from "./userdata";
+
+export interface AgentOptions extends Omit<SourceOptions, "hostRoot"> {
+  root: string;
+  dryRun: boolean;
+  force: boolean;
+  instanceId?: string;
+  commandWaitMs: number;
+  scriptTimeoutMs: number;
+}
+
+/** Everything up to the plan; shared by the run, --dry-run and `validate`. */
+export interface Prepared { root: RootFs; source: SourceResult; ud: UserData; problems: Problems; instanceId: string; idFrom: Status["instance_id_from"]; }
+
+export function instanceIdOf(source: SourceResult, bytes: Uint8Array, given?: string): { id: string; from: Status["instance_id_from"] } {
+  const id = given ?? source.instanceId;
+  if (id !== undefined) {
+    if (!INSTANCE_ID.test(id)) throw new CvmError(`instance id '${escapeName(id.slice(0, 60))}'${given ? " (--instance-id)" : " from the metadata"}: expected letters, digits, '.', '_' and '-'`);
+    return { id, from: given ? "--instance-id" : "metadata" };
+  }
+  return { id: "ud-" + createHash("sha256").update(bytes).digest("hex").slice(0, 16), from: "user_data hash" };
+}
+
+/**
+ * `cvm agent`: the first source that answers → user_data decoded → the plan
+ * (every problem found before anything is touched: one error and nothing is
+ * applied) → once per instance id: scripts before, the plugins' steps,
+ * scripts after, each timed and logged; status.json and the run-once marker
+ * last. Returns the exit code.
+ */
+export async function runAgent(o: AgentOptions): Promise<number> {
+  const t0 = performance.now();
+  const started = new Date();
+  const root = new RootFs(o.root);
+  const problems = new Problems();
+  const agentLog = o.dryRun ? undefined : new AgentLog(root, LOG_FILE);
+  const say = (s: string) => { agentLog?.line(s); log.debug(s); };
+  let unlock: (() => void) | undefined;
+  try {
+    if (!o.dryRun) { root.mkdirs(STATE_DIR, 0o700); unlock = lock(root, `${STATE_DIR}/run`); }
+    say(`started (root ${root.root}${o.force ? ", --force" : ""})`);
+    let source: SourceResult;
+    try {
+      source = await findSource({ ...o, hostRoot: root.isHostRoot }, problems, say);
+    } catch (err) {
+      say(`no user_data: ${(err as Error).message}`);
+      if (!o.dryRun) writeStatus(root, { status: "error", started: started.toISOString(), finished: new Date().toISOString(), duration_ms: ms(t0), steps: [], commands: [], warnings: [], errors: [(err as Error).message] });
+      throw err;
+    }
+    const bytes = source.userData ?? new Uint8Array();
+    say(`source: ${source.name}: ${source.userData ? `${bytes.length} bytes of user_data` : "no user_data"} (${ms(t0)} ms)`);
+    const { id, from } = instanceIdOf(source, bytes, o.instanceId);
+    if (!o.dryRun && !o.force) {
+      const prev = readResult(root, id);
+      if (prev) {
+        say(`instance ${id}: contextualized already (${prev.finished ?? prev.started}, ${prev.status}); nothing to do`);
+        log.info(`instance ${id} was contextualized already (${prev.finished ?? prev.started}, ${prev.status}); --force runs it again`);
+        return 0;
+      }
+    }
+    const ud = decodeUserData(bytes, problems);
+    const ctx = await planUserData(root, ud, { instanceId: source.instanceId, hostname: source.hostname, publicKeys: source.publicKeys }, problems);
+    const warnings = problems.warnings.map(formatProblem);
+    const errors = problems.errors.map(formatProblem);
+    for (const w of warnings) { log.warn(w); agentLog?.line(`warning: ${w}`); }
+    for (const n of ud.notes) say(`note: ${n}`);
+    if (errors.length) {
+      for (const e of errors.slice(0, -1)) process.stderr.write(`cvm: ${e}\n`);
+      if (!o.dryRun) {
+        for (const e of errors) agentLog?.line(`error: ${e}`);
+        writeStatus(root, { status: "error", instance_id: id, instance_id_from: from, source: source.name, started: started.toISOString(), finished: new Date().toISOString(), duration_ms: ms(t0), steps: [], commands: [], warnings, errors });
+        say(`refused: ${errors.length} problem${errors.length > 1 ? "s" : ""} in user_data; nothing applied`);
+      }
+      throw new CvmError(`${errors[errors.length - 1]}${errors.length > 1 ? ` (${errors.length} problems; nothing applied)` : " (nothing applied)"}`);
+    }
+    if (o.dryRun) {
+      const { formatPlan } = await import("./print-plan");
+      process.stdout.write(formatPlan(ctx, { source: source.name, instanceId: id, idFrom: from!, scripts: ud.scripts, notes: ud.notes, warnings, scriptDir: `${instanceDir(id)}/scripts` }));
+      return 0;
+    }
+    return await apply(root, ctx, ud, { id, from, source, bytes, started, t0, warnings, agentLog: agentLog!, say, o });
+  } finally {
+    unlock?.();
+    agentLog?.close();
+  }
+}
+
+const ms = (t0: number) => Math.round((performance.now() - t0) * 10) / 10;
+
+interface ApplyArgs {
+  id: string; from: Status["instance_id_from"]; source: SourceResult; bytes: Uint8Array; started: Date; t0: number;
+  warnings: string[]; agentLog: AgentLog; say: (s: string) => void; o: AgentOptions;
+}
+
+async function apply(root: RootFs, ctx: PlanContext, ud: UserData, a: ApplyArgs): Promise<number> {
+  const { id, say } = a;
+  const status: Status = { status: "running", instance_id: id, instance_id_from: a.from, source: a.source.name, started: a.started.toISOString(), steps: [], commands: [], warnings: a.warnings, errors: [] };
+  const dir = instanceDir(id);
+  root.mkdirs(`${dir}/scripts`, 0o700);
+  if (a.source.userData) root.write(`${dir}/user-data`, a.bytes, 0o600);
+  writeStatus(root, status);
+  let output: AgentLog | undefined;
+  const env: ApplyEnv = { root, accounts: ctx.accounts, outputFd: () => (output ??= new AgentLog(root, OUTPUT_LOG)).descriptor, commandWaitMs: a.o.commandWaitMs, commands: status.commands };
+  const step = async (name: string, work: () => Promise<void> | void, empty: boolean) => {
+    const t = performance.now();
+    const r: StepResult = { name, status: empty ? "skipped" : "ok", ms: 0 };
+    if (!empty) {
+      try {
+        await work();
+      } catch (err) {
+        r.status = "failed";
+        r.error = err instanceof CvmError ? err.message : `${(err as Error).message}`;
+        status.errors.push(`${name}: ${r.error}`);
+      }
+    }
+    r.ms = ms(t);
+    status.steps.push(r);
+    say(`step ${name}: ${r.status}${r.error ? `: ${r.error}` : ""} (${r.ms} ms)`);
+  };
+  try {
+    const before = ud.scripts.filter((s) => s.when === "before"), after = ud.scripts.filter((s) => s.when === "after");
+    await step("scripts-before", () => runScripts(root, before, "before", dir, id, env, a.o.scriptTimeoutMs), !before.length);
+    for (const s of ctx.steps) await step(s.name, () => applyStep(s, env), !s.actions.some((x) => x.kind !== "note"));
+    await step("scripts-after", () => runScripts(root, after, "after", dir, id, env, a.o.scriptTimeoutMs), !after.length);
+  } finally {
+    output?.close();
+  }
+  status.status = status.errors.length ? "error" : "done";
+  status.finished = new Date().toISOString();
+  status.duration_ms = ms(a.t0);
+  writeStatus(root, status, id);
+  const failed = status.steps.filter((s) => s.status === "failed");
+  const running = status.commands.filter((c: CommandResult) => c.running);
+  say(`instance ${id}: ${status.status} in ${status.duration_ms} ms (${status.steps.filter((s) => s.status !== "skipped").length} steps, ${failed.length} failed${running.length ? `, ${running.length} command${running.length > 1 ? "s" : ""} still running` : ""})`);
+  for (const f of failed) process.stderr.write(`cvm: step ${f.name}: ${f.error}\n`);
+  return failed.length ? 1 : 0;
+}
+
+async function runScripts(root: RootFs, scripts: Script[], when: "before" | "after", dir: string, id: string, env: ApplyEnv, timeoutMs: number): Promise<void> {
+  for (const [i, s] of scripts.entries()) {
+    const path = `${dir}/scripts/${String(i + 1).padStart(2, "0")}-${when}`;
+    root.write(path, s.text, 0o700);
+    const proc = start(root, { uid: 0, gid: 0, groups: [0], path, args: [], env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/root", LANG: "C.UTF-8", INSTANCE_ID: id } }, env.outputFd(), true);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timedOut = await Promise.race([proc.exited.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(() => r(true), timeoutMs); })]);
+    clearTimeout(timer);
+    if (timedOut) {
+      try { process.kill(-proc.pid, "SIGKILL"); } catch { /* ended meanwhile */ }
+      throw new CvmError(`script ${i + 1} (${s.where} line ${s.line}): still running after ${timeoutMs / 1000} s; killed`);
+    }
+    if (proc.exitCode !== 0) throw new CvmError(`script ${i + 1} (${s.where} line ${s.line}): ${proc.signalCode ? `killed by ${proc.signalCode}` : `exit ${proc.exitCode}`}`);
+  }
+}

@@ -1,0 +1,14 @@
+/** What a source gave: user_data (null when it has none) and the metadata the agent uses. */
+export interface SourceResult {
+  name: string;                // how the log names it: "--user-data /x", "OpenNebula context.sh in /mnt", "metadata service http://…"
+  userData: Uint8Array | null;
+  instanceId?: string;
+  hostname?: string;
+  publicKeys: string[];
+}
+
+/** A source that is not there (no disk, no service): the next one is tried. */
+export class SourceAbsent extends Error {}
+
+/** Files on a context disk are small; anything near this is not one. */
+export const CONTEXT_FILE_MAX = 1 << 20;
