@@ -19,6 +19,11 @@ export class Problems {
   warn(where: string, line: number | undefined, message: string): void {
     this.list.push({ severity: "warning", where, line, message });
   }
-  get errors(): Problem[] { return this.list.filter((p) => p.severity === "error"); }
-  get warnings(): Problem[] { return this.list.filter((p) => p.severity === "warning"); }
+  get errors(): Problem[] { return this.sorted().filter((p) => p.severity === "error"); }
+  get warnings(): Problem[] { return this.sorted().filter((p) => p.severity === "warning"); }
+  /** In the order of the user_data: by part, then by line (plugins find them in their own order). */
+  private sorted(): Problem[] {
+    const parts = [...new Set(this.list.map((p) => p.where))];
+    return [...this.list].sort((a, b) => parts.indexOf(a.where) - parts.indexOf(b.where) || (a.line ?? 0) - (b.line ?? 0));
+  }
 }

@@ -73,8 +73,18 @@ export async function runAgent(o: AgentOptions): Promise<number> {
         return 0;
       }
     }
-    const ud = decodeUserData(bytes, problems);
-    const ctx = await planUserData(root, ud, { instanceId: source.instanceId, hostname: source.hostname, publicKeys: source.publicKeys }, problems);
+    let ud: UserData, ctx: PlanContext;
+    try {
+      ud = decodeUserData(bytes, problems);
+      ctx = await planUserData(root, ud, { instanceId: source.instanceId, hostname: source.hostname, publicKeys: source.publicKeys }, problems);
+    } catch (err) {
+      // undecodable user_data, or a path the agent refuses to follow: said in the log and status, nothing applied
+      if (!o.dryRun && err instanceof CvmError) {
+        say(`refused: ${err.message}; nothing applied`);
+        writeStatus(root, { status: "error", instance_id: id, instance_id_from: from, source: source.name, started: started.toISOString(), finished: new Date().toISOString(), duration_ms: ms(t0), steps: [], commands: [], warnings: [], errors: [err.message] });
+      }
+      throw err;
+    }
     const warnings = problems.warnings.map(formatProblem);
     const errors = problems.errors.map(formatProblem);
     for (const w of warnings) { log.warn(w); agentLog?.line(`warning: ${w}`); }
