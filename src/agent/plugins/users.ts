@@ -50,7 +50,9 @@ export const users: Plugin = {
       }
       const uid = ctx.accounts.nextUid();
       if (uid === undefined) return s.error("users", `${u.name}: no free uid left in UID_MIN..UID_MAX`);
-      const group = ctx.accounts.group(u.group) ?? ctx.accounts.addGroup(u.group, uid);
+      const existing = ctx.accounts.group(u.group);
+      if (existing?.gid === 0) return s.error("users", `${u.name}: group ${u.group} has gid 0; a new user may not get root's group`);
+      const group = existing ?? ctx.accounts.addGroup(u.group, uid);
       if (!group) return s.error("users", `${u.name}: no free gid left in GID_MIN..GID_MAX`);
       const home = `/home/${u.name}`;
       ctx.accounts.addUser({ name: u.name, uid, gid: group.gid, home, shell, group: u.group, password: u.password ? { kind: "set", plain: u.password } : { kind: "locked" } });

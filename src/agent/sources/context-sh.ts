@@ -13,7 +13,7 @@ export function parseContextSh(text: string, problems: Problems, where: string):
   const n = text.length;
   const eol = () => { while (i < n && text[i] !== "\n") i++; };
   while (i < n) {
-    while (i < n && (text[i] === " " || text[i] === "\t" || text[i] === "\r")) i++;
+    while (i < n && (text[i] === " " || text[i] === "\t" || text[i] === "\r" || text[i] === ";")) i++;
     if (i >= n) break;
     if (text[i] === "\n") { i++; line++; continue; }
     if (text[i] === "#") { eol(); continue; }
@@ -64,7 +64,9 @@ export function parseContextSh(text: string, problems: Problems, where: string):
     }
     if (expansion) problems.warn(where, startLine, `${m[1]}: '$' or '\`' taken literally; context.sh is never run`);
     vars.set(m[1], value);
-    while (i < n && (text[i] === " " || text[i] === "\t" || text[i] === ";" || text[i] === "\r")) i++;
+    // `A=1; B=2` on one line: the next assignment; anything else after a value is ignored
+    while (i < n && (text[i] === " " || text[i] === "\t" || text[i] === "\r")) i++;
+    if (text[i] === ";") continue;
     if (i < n && text[i] !== "\n" && text[i] !== "#") {
       problems.warn(where, line, "text after the assignment ignored");
       eol();

@@ -84,13 +84,13 @@ export async function readImds(baseUrl: string, budgetMs: number, note: (s: stri
   }
 
   const headers = (): Record<string, string> => (token ? { "X-aws-ec2-metadata-token": token } : {});
-  let renewed = false;
   const get = async (path: string, max: number, timeoutMs = GET_TIMEOUT_MS): Promise<Buffer | null> => {
-    for (;;) {
+    // a token that expired is renewed, once for each request
+    for (let renewed = false; ; renewed = true) {
       const r = await request("GET", `${base}/latest/${path}`, headers(), timeoutMs, max);
       if (r.status === 200) return r.body;
       if (r.status === 404) return null;
-      if (r.status === 401 && token && !renewed) { renewed = true; token = await getToken(GET_TIMEOUT_MS); continue; }
+      if (r.status === 401 && token && !renewed) { token = await getToken(GET_TIMEOUT_MS); continue; }
       if (r.status === 401) throw new CvmError(`${where}: ${path}: HTTP 401 (the service wants an IMDSv2 token${token ? "; it refused the one it gave" : " and refused to give one"})`);
       throw new CvmError(`${where}: ${path}: HTTP ${r.status}`);
     }
