@@ -148,7 +148,7 @@ describe.skipIf(!isRoot)("[cernvm] and [cvmfs] keys, applied", () => {
     const cases: [string, string][] = [
       ["x509-cert = %%%", "[cernvm] x509_cert: not valid base64 (expected the base64 of a proxy file)"],
       [`x509-cert = ${Buffer.from("hello").toString("base64")}`, "[cernvm] x509_cert: not a proxy: no PEM certificate in it"],
-      ["x509-user = nobody1\nx509-cert = aGVsbG8=", "[cernvm] x509_user: unknown user nobody1 (not in /etc/passwd nor in users)"],
+      ["x509-user = nobody1\nx509-cert = aGVsbG8=", "[cernvm] x509_user: nobody1 is unknown (not in /etc/passwd nor in users)"],
       ["x509-cert = aGVsbG8=\nx509-cert-file = /etc/motd", "[cernvm] x509_cert_file: x509-cert and x509-cert-file exclude each other"],
       ["x509-cert-file = /etc/motd", "[cernvm] x509_cert_file: not a proxy: no PEM certificate in it"],
       ["x509-cert-file = /etc/../etc/shadow", "[cernvm] x509_cert_file: '/etc/../etc/shadow': expected an absolute path"],

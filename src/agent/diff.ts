@@ -27,8 +27,8 @@ function operations(a: string[], b: string[]): Op[] {
   let i = 0, j = 0;
   while (i < n || j < m) {
     if (i < n && j < m && x[i] === y[j]) { ops.push([" ", x[i]]); i++; j++; }
-    else if (j < m && (i === n || lcs[i][j + 1] >= lcs[i + 1][j])) ops.push(["+", y[j++]]);
-    else ops.push(["-", x[i++]]);
+    else if (i < n && (j === m || lcs[i + 1][j] >= lcs[i][j + 1])) ops.push(["-", x[i++]]);
+    else ops.push(["+", y[j++]]);
   }
   for (const l of a.slice(a.length - tail)) ops.push([" ", l]);
   return ops;

@@ -32,18 +32,18 @@ export const users: Plugin = {
       const shells = ctx.root.readText("/etc/shells", 1 << 20);
       if (shells !== null && !shells.split("\n").some((l) => l.trim() === shell)) s.warn("shell", `${shell} is not listed in /etc/shells`);
     }
+    // a bad entry is an error (the run will be refused); the good ones are still planned, so later keys that name them are checked too
     const seen = new Set<string>();
-    let ok = true;
-    for (const u of specs) {
-      if (!USER_NAME.test(u.name)) { s.error("users", `'${escapeName(u.name.slice(0, 40))}' is not a valid user name (expected [a-z_][a-z0-9_-]*, at most 32)`); ok = false; continue; }
-      if (!GROUP_NAME.test(u.group)) { s.error("users", `${u.name}: '${escapeName(u.group.slice(0, 40))}' is not a valid group name`); ok = false; continue; }
-      if (!validPassword(u.password)) { s.error("users", `${u.name}: the password has control characters or is longer than 256`); ok = false; continue; }
-      if (seen.has(u.name)) { s.error("users", `${u.name} is listed twice`); ok = false; continue; }
+    const good = specs.filter((u) => {
+      if (!USER_NAME.test(u.name)) return s.error("users", `'${escapeName(u.name.slice(0, 40))}' is not a valid user name (expected [a-z_][a-z0-9_-]*, at most 32)`), false;
+      if (!GROUP_NAME.test(u.group)) return s.error("users", `${u.name}: '${escapeName(u.group.slice(0, 40))}' is not a valid group name`), false;
+      if (!validPassword(u.password)) return s.error("users", `${u.name}: the password has control characters or is longer than 256`), false;
+      if (seen.has(u.name)) return s.error("users", `${u.name} is listed twice`), false;
       seen.add(u.name);
-    }
-    if (!ok) return;
+      return true;
+    });
     const homes: { path: string; uid: number; gid: number; user: string }[] = [];
-    for (const u of specs) {
+    for (const u of good) {
       if (ctx.accounts.user(u.name)) {
         if (u.password) s.warn("users", `${u.name} exists; kept as it is (its password is not changed)`);
         continue;

@@ -64,11 +64,12 @@ function fromFile(ctx: PlanContext, s: SectionView, key: string): string | undef
   }
 }
 
-function owner(ctx: PlanContext, s: SectionView, key: string, fallback: string): { name: string; uid: number; gid: number } | undefined {
+function owner(ctx: PlanContext, s: SectionView, key: string, fallback: string, certKey: string): { name: string; uid: number; gid: number } | undefined {
   const name = s.get(key) || fallback;
-  if (!USER_NAME.test(name)) { s.error(key, `'${escapeName(name.slice(0, 40))}' is not a valid user name`); return undefined; }
+  const at = s.has(key) ? key : certKey; // the problem is reported where the name came from
+  if (!USER_NAME.test(name)) { s.error(at, `'${escapeName(name.slice(0, 40))}' is not a valid user name`); return undefined; }
   const u = ctx.accounts.user(name);
-  if (!u) { s.error(key, `unknown user ${name} (not in /etc/passwd nor in users)`); return undefined; }
+  if (!u) { s.error(at, `${s.has(key) ? "" : `its user (the first of users) `}${name} is unknown (not in /etc/passwd nor in users)`); return undefined; }
   return { name, uid: u.uid, gid: u.gid };
 }
 
@@ -97,11 +98,11 @@ export const x509: Plugin = {
       if (!suffix) ctx.proxies.set(user.name, path);
     };
     if (hasCert || hasFile) {
-      const user = owner(ctx, s, "x509_user", first);
+      const user = owner(ctx, s, "x509_user", first, hasCert ? "x509_cert" : "x509_cert_file");
       await give(hasCert ? decoded(s, "x509_cert") : fromFile(ctx, s, "x509_cert_file"), hasCert ? "x509_cert" : "x509_cert_file", user, "");
     }
     if (s.has("eos_x509_cert")) {
-      const user = owner(ctx, s, "eos_user", s.get("x509_user") || first);
+      const user = owner(ctx, s, "eos_user", s.get("x509_user") || first, "eos_x509_cert");
       await give(decoded(s, "eos_x509_cert"), "eos_x509_cert", user, ".eos");
     }
   },
