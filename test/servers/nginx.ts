@@ -56,13 +56,18 @@ export interface Nginx {
   processes(): number[];
   /** Stops nginx and its workers (SIGTERM, then SIGKILL after 5 s); the port is free afterwards. Idempotent. */
   stop(): Promise<void>;
+  /** SIGKILL to all its processes at once: a crash, and the fastest stop (squid's clean stop takes ~2 s). */
+  kill(): Promise<void>;
   /** Starts it again on the same port (no-op when running). */
   start(): Promise<void>;
   restart(): Promise<void>;
   /** Every request logged so far, oldest first (survives stop/start). */
   accessLog(): NginxAccess[];
-  /** Waits (bounded) until the log has an entry matching, and returns all matching; nginx logs after the reply is sent. */
-  waitForAccess(match: (entry: NginxAccess) => boolean, timeoutMs?: number): Promise<NginxAccess[]>;
+  /**
+   * Waits (bounded, default 5 s) until the log has `count` (default 1) entries matching, and returns all matching.
+   * nginx logs a request after the client has its reply, so read the log through this, not right after a fetch.
+   */
+  waitForAccess(match: (entry: NginxAccess) => boolean, wait?: LogWait): Promise<NginxAccess[]>;
   /** Stops it and deletes its temp directory. */
   remove(): Promise<void>;
   /** The temp directory (nginx.conf, error.log, access.log). */
@@ -98,6 +103,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
       port,
       // nginx writes its pid file once its socket is bound: a pid of our group there means the port is ours.
       ready: async (group) => pidFileIn(join(dir, "nginx.pid"), group) && (await portAccepts(port)),
+      pidFile: join(dir, "nginx.pid"),
       log: () => readIfExists(join(dir, "error.log")),
       startTimeoutMs: options.startTimeoutMs ?? 20_000,
       stopSignal: "SIGTERM", // nginx's fast shutdown; SIGQUIT would wait for keep-alive clients
@@ -126,13 +132,14 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
     },
     processes: () => running.processes(),
     stop: () => running.stop(),
+    kill: () => running.kill(),
     start: () => running.start(),
     restart: async () => {
       await running.stop();
       await running.start();
     },
     accessLog,
-    waitForAccess: (match, timeoutMs = 5_000) => waitForEntries(accessLog, match, timeoutMs, "nginx access log"),
+    waitForAccess: (match, wait) => waitForEntries(accessLog, match, wait, "nginx access log"),
     remove: async () => {
       await running.stop();
       releaseTempDir(dir);
@@ -238,13 +245,17 @@ function parseAccessLog(text: string): NginxAccess[] {
   return text.split("\n").filter(Boolean).map((line) => JSON.parse(line) as NginxAccess);
 }
 
-/** Polls a log until some entry matches (bounded); the servers write their log line after the client has its reply. */
-export async function waitForEntries<T>(read: () => T[], match: (entry: T) => boolean, timeoutMs: number, what: string): Promise<T[]> {
+/** How long to wait for how many matching log entries; a number is the timeout in ms. */
+export type LogWait = number | { count?: number; timeoutMs?: number };
+
+/** Polls a log until `count` entries match (bounded); the servers write their log line after the client has its reply. */
+export async function waitForEntries<T>(read: () => T[], match: (entry: T) => boolean, wait: LogWait | undefined, what: string): Promise<T[]> {
+  const { count = 1, timeoutMs = 5_000 } = typeof wait === "number" ? { timeoutMs: wait } : (wait ?? {});
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const found = read().filter(match);
-    if (found.length > 0) return found;
-    if (Date.now() > deadline) throw new Error(`no matching entry in the ${what} within ${timeoutMs / 1000} s`);
+    if (found.length >= count) return found;
+    if (Date.now() > deadline) throw new Error(`${found.length} matching entries in the ${what} after ${timeoutMs / 1000} s, expected ${count}`);
     await Bun.sleep(20);
   }
 }

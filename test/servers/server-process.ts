@@ -42,6 +42,8 @@ export interface ServerProcessSpec {
   port: number;
   /** True once the server (in process group `group`) answers; polled until startTimeoutMs. */
   ready: (group: number) => Promise<boolean>;
+  /** Removed before each start: one left by a killed instance must not stop (squid) or fool (our readiness check) the next. */
+  pidFile: string;
   /** The server's own log, quoted in start failures. */
   log: () => string;
   startTimeoutMs: number;
@@ -127,6 +129,7 @@ export class ServerProcess {
   async start(): Promise<void> {
     if (this.stopping) await this.stopping;
     if (this.proc) return;
+    rmSync(this.spec.pidFile, { force: true });
     const out = openSync(this.outputFile, "a");
     let proc: Subprocess<"pipe", number, number>;
     try {
@@ -160,6 +163,12 @@ export class ServerProcess {
   stop(): Promise<void> {
     this.stopping ??= this.stopGroup().finally(() => (this.stopping = undefined));
     return this.stopping;
+  }
+
+  /** SIGKILL to the whole group at once (a crash, and the fastest stop), then the same wait as stop(). */
+  kill(): Promise<void> {
+    this.killNow();
+    return this.stop();
   }
 
   /** Synchronous last resort for the exit hook. */
