@@ -49,6 +49,13 @@ describe("encodings", () => {
     expect(plain).toMatch(/run \/opt\/cms\/setup\.sh as cms \(uid 1000/); // `contextualization command`
   });
 
+  test("--user-data - reads standard input", async () => {
+    const r = await cvm(["agent", "--root", root, "--user-data", "-", "--dry-run"], { stdin: SEED });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toStartWith("source: --user-data -\n");
+    expect(planBody(r.stdout)).toBe(plain);
+  });
+
   test("gzip (by its magic bytes) plans the same", async () => {
     const r = await dryRun(file("seed.gz", gzipSync(SEED)));
     expect(r.code).toBe(0);

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cvm, run } from "./helpers/run";
 import { testWith } from "./helpers/tools";
-import { AGENT_OWN, fingerprint, makeGuestRoot } from "./fixtures/agent/guest";
+import { AGENT_OWN, fingerprint, guestScript, makeGuestRoot } from "./fixtures/agent/guest";
 
 const isRoot = process.getuid?.() === 0;
 const cleanup: string[] = [];
@@ -157,5 +157,29 @@ describe.skipIf(!isRoot)("scripts and commands", () => {
     const s = await cvm(["agent", "status", "--root", root, "--json"]);
     expect(s.code).toBe(1);
     expect(JSON.parse(s.stdout).steps.filter((x: { status: string }) => x.status === "failed").map((x: { name: string }) => x.name)).toEqual(["scripts-before"]);
+  });
+
+  test("a command still running after --command-wait is left running (the pilot runs for hours) and status says so", async () => {
+    const root = makeGuestRoot({ name: "long", shell: true, programs: ["/bin/sleep"] });
+    cleanup.push(root);
+    guestScript(root, "/opt/pilot.sh", "#!/bin/sh\nexec /bin/sleep 60\n");
+    const t0 = performance.now();
+    const r = await apply(root, "[cernvm]\nusers = pilot:pilot:\ncontextualization_command = pilot:/opt/pilot.sh\n", "--command-wait", "0.3");
+    expect((performance.now() - t0) / 1000).toBeLessThan(20);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    const s = await cvm(["agent", "status", "--root", root, "--json"]);
+    const c = JSON.parse(s.stdout).commands[0];
+    expect(c).toMatchObject({ user: "pilot", path: "/opt/pilot.sh", running: true });
+    expect(readFileSync(`/proc/${c.pid}/status`, "utf8")).toMatch(/^Uid:\s+1000\s/m); // the pilot's, not root's
+    process.kill(c.pid, "SIGKILL"); // ours: started by the agent this test ran
+  });
+
+  test("a script still running after --script-timeout is killed and its step fails", async () => {
+    const root = makeGuestRoot({ name: "slow-script", shell: true, programs: ["/bin/sleep"] });
+    cleanup.push(root);
+    const r = await apply(root, "#!/bin/sh.before\n/bin/sleep 60\nexit 0\n[cernvm]\norganisations = atlas\n", "--script-timeout", "0.3");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("cvm: step scripts-before: script 1 (user_data line 1): still running after 0.3 s; killed\n");
+    expect(readFileSync(join(root, "etc/cernvm/site.conf"), "utf8")).toContain("CERNVM_ORGANISATION=atlas");
   });
 });
