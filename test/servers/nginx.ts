@@ -251,11 +251,11 @@ export type LogWait = number | { count?: number; timeoutMs?: number };
 /** Polls a log until `count` entries match (bounded); the servers write their log line after the client has its reply. */
 export async function waitForEntries<T>(read: () => T[], match: (entry: T) => boolean, wait: LogWait | undefined, what: string): Promise<T[]> {
   const { count = 1, timeoutMs = 5_000 } = typeof wait === "number" ? { timeoutMs: wait } : (wait ?? {});
-  const deadline = Date.now() + timeoutMs;
+  const deadline = performance.now() + timeoutMs;
   for (;;) {
     const found = read().filter(match);
     if (found.length >= count) return found;
-    if (Date.now() > deadline) throw new Error(`${found.length} matching entries in the ${what} after ${timeoutMs / 1000} s, expected ${count}`);
+    if (performance.now() > deadline) throw new Error(`${found.length} matching entries in the ${what} after ${timeoutMs / 1000} s, expected ${count}`);
     await Bun.sleep(20);
   }
 }

@@ -144,14 +144,14 @@ export class ServerProcess {
     live.add(this);
     let exitCode: number | null = null;
     void proc.exited.then((code) => (exitCode = code));
-    const deadline = Date.now() + this.spec.startTimeoutMs;
+    const deadline = performance.now() + this.spec.startTimeoutMs;
     for (;;) {
       if (exitCode !== null) {
         await this.stop();
         throw this.failure(`exited with status ${exitCode} while starting`);
       }
       if (await this.spec.ready(proc.pid)) return;
-      if (Date.now() > deadline) {
+      if (performance.now() > deadline) {
         await this.stop();
         throw this.failure(`did not answer on 127.0.0.1:${this.spec.port} within ${this.spec.startTimeoutMs / 1000} s`);
       }
@@ -187,11 +187,11 @@ export class ServerProcess {
     }
     // The watchdog has reaped the server; anything else of the group (a worker
     // whose master was killed, the watcher) must be gone before the port is free.
-    const deadline = Date.now() + this.spec.stopTimeoutMs;
+    const deadline = performance.now() + this.spec.stopTimeoutMs;
     while (groupMembers(group).length > 0) {
-      if (Date.now() > deadline) {
+      if (performance.now() > deadline) {
         signalGroup(group, "SIGKILL");
-        if (Date.now() > deadline + 2000) throw new Error(`${this.spec.name}: processes ${groupMembers(group).join(", ")} of group ${group} survive SIGKILL`);
+        if (performance.now() > deadline + 2000) throw new Error(`${this.spec.name}: processes ${groupMembers(group).join(", ")} of group ${group} survive SIGKILL`);
       }
       await Bun.sleep(POLL_MS);
     }
