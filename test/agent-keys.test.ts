@@ -8,24 +8,14 @@ import { join } from "node:path";
 import { cvm, run } from "./helpers/run";
 import { makePki, PASS } from "./helpers/pki";
 import { hasTools } from "./helpers/tools";
-import { guestScript, lines, makeGuestRoot } from "./fixtures/agent/guest";
+import { Guests, guestScript, lines } from "./fixtures/agent/guest";
 
 const isRoot = process.getuid?.() === 0;
+const guests = new Guests();
 const roots: string[] = [];
-afterAll(() => { for (const r of roots) rmSync(r, { recursive: true, force: true }); });
-
-function guest(name: string, shell = false): string {
-  const r = makeGuestRoot({ name, shell });
-  roots.push(r);
-  return r;
-}
-
-async function apply(root: string, userData: string, ...extra: string[]) {
-  const file = join(root, "..", `${root.split("/").pop()}.user-data`);
-  writeFileSync(file, userData);
-  roots.push(file);
-  return cvm(["agent", "--root", root, "--user-data", file, ...extra]);
-}
+afterAll(() => { guests.cleanup(); for (const r of roots) rmSync(r, { recursive: true, force: true }); });
+const guest = (name: string, shell = false) => guests.root(name, { shell });
+const apply = (root: string, userData: string, ...extra: string[]) => guests.apply(root, userData, ...extra);
 
 const read = (root: string, p: string) => readFileSync(join(root, p), "utf8");
 const mode = (root: string, p: string) => lstatSync(join(root, p)).mode & 0o7777;

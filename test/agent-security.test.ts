@@ -9,24 +9,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cvm, run } from "./helpers/run";
 import { testWith } from "./helpers/tools";
-import { AGENT_OWN, fingerprint, guestScript, makeGuestRoot } from "./fixtures/agent/guest";
+import { AGENT_OWN, Guests, fingerprint, guestScript } from "./fixtures/agent/guest";
 
 const isRoot = process.getuid?.() === 0;
+const guests = new Guests();
 const cleanup: string[] = [];
-afterAll(() => { for (const r of cleanup) rmSync(r, { recursive: true, force: true }); });
-
-function guest(name: string, shell = false): string {
-  const r = makeGuestRoot({ name, shell });
-  cleanup.push(r);
-  return r;
-}
-
-async function apply(root: string, userData: string, ...extra: string[]) {
-  const file = `${root}.user-data`;
-  writeFileSync(file, userData);
-  cleanup.push(file);
-  return cvm(["agent", "--root", root, "--user-data", file, ...extra]);
-}
+afterAll(() => { guests.cleanup(); for (const r of cleanup) rmSync(r, { recursive: true, force: true }); });
+const guest = (name: string, shell = false) => guests.root(name, { shell });
+const apply = (root: string, userData: string, ...extra: string[]) => guests.apply(root, userData, ...extra);
 
 /** Runs the agent and checks it refused with exactly `message` (one line) and changed nothing but its own log and status. */
 async function refused(root: string, userData: string, message: string, extra: string[] = []) {
@@ -160,8 +150,7 @@ describe.skipIf(!isRoot)("scripts and commands", () => {
   });
 
   test("a command still running after --command-wait is left running (the pilot runs for hours) and status says so", async () => {
-    const root = makeGuestRoot({ name: "long", shell: true, programs: ["/bin/sleep"] });
-    cleanup.push(root);
+    const root = guests.root("long", { shell: true, programs: ["/bin/sleep"] });
     guestScript(root, "/opt/pilot.sh", "#!/bin/sh\nexec /bin/sleep 60\n");
     const t0 = performance.now();
     const r = await apply(root, "[cernvm]\nusers = pilot:pilot:\ncontextualization_command = pilot:/opt/pilot.sh\n", "--command-wait", "0.3");
@@ -175,8 +164,7 @@ describe.skipIf(!isRoot)("scripts and commands", () => {
   });
 
   test("a script still running after --script-timeout is killed and its step fails", async () => {
-    const root = makeGuestRoot({ name: "slow-script", shell: true, programs: ["/bin/sleep"] });
-    cleanup.push(root);
+    const root = guests.root("slow-script", { shell: true, programs: ["/bin/sleep"] });
     const r = await apply(root, "#!/bin/sh.before\n/bin/sleep 60\nexit 0\n[cernvm]\norganisations = atlas\n", "--script-timeout", "0.3");
     expect(r.code).toBe(1);
     expect(r.stderr).toBe("cvm: step scripts-before: script 1 (user_data line 1): still running after 0.3 s; killed\n");

@@ -3,28 +3,18 @@
 // timings and cloud-init's exit codes, the log (timed steps, never a secret),
 // `validate` with every problem and its line, and `install`'s unit.
 import { afterAll, describe, expect, test } from "bun:test";
-import { readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { cvm, run } from "./helpers/run";
 import { hasTools } from "./helpers/tools";
-import { fingerprint, guestScript, makeGuestRoot } from "./fixtures/agent/guest";
+import { Guests, fingerprint, guestScript } from "./fixtures/agent/guest";
 
 const isRoot = process.getuid?.() === 0;
 const SEED = readFileSync(join(import.meta.dir, "fixtures/agent/seed-example.ini"), "utf8");
-const cleanup: string[] = [];
-afterAll(() => { for (const r of cleanup) rmSync(r, { recursive: true, force: true }); });
-
-function guest(name: string, shell = false): string {
-  const r = makeGuestRoot({ name, shell });
-  cleanup.push(r);
-  return r;
-}
-function userData(root: string, text: string | Uint8Array): string {
-  const f = `${root}.ud`;
-  writeFileSync(f, text);
-  cleanup.push(f);
-  return f;
-}
+const guests = new Guests();
+afterAll(() => guests.cleanup());
+const guest = (name: string, shell = false) => guests.root(name, { shell });
+const userData = (root: string, data: string | Uint8Array) => guests.userData(root, data);
 
 test("--dry-run prints the plan and changes nothing: the whole root hashes the same before and after", async () => {
   const root = guest("dry", true);
@@ -97,7 +87,7 @@ describe.skipIf(!isRoot)("a run, its status and its log", () => {
   });
 
   test("a refused run: status error (exit 1) with the problem, no run-once marker for it", async () => {
-    const bad = userData(root + "-bad", "[cernvm]\nusers = Bad!:x:\n");
+    const bad = userData(guest("bad-ud"), "[cernvm]\nusers = Bad!:x:\n");
     const r = await cvm(["agent", "--root", root, "--user-data", bad, "--instance-id", "i-bad"]);
     expect(r.code).toBe(1);
     const s = await cvm(["agent", "status", "--root", root, "--json"]);

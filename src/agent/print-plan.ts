@@ -5,7 +5,7 @@ import type { Action, PlanContext } from "./plan";
 import type { Script } from "./userdata";
 
 /** `--dry-run`: the plan as text, files with diffs, secrets never shown. */
-export function formatPlan(ctx: PlanContext, o: { source: string; instanceId: string; idFrom: string; scripts: Script[]; notes: string[]; warnings: string[]; scriptDir: string }): string {
+export function formatPlan(ctx: PlanContext, o: { source: string; instanceId: string; idFrom: string; scripts: Script[]; notes: string[]; scriptDir: string }): string {
   const out: string[] = [];
   out.push(`source: ${o.source}`, `instance: ${o.instanceId} (${o.idFrom})`, `root: ${ctx.root.root}`);
   for (const n of o.notes) out.push(`note: ${n}`);

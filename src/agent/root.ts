@@ -1,8 +1,9 @@
-import { closeSync, constants, fstatSync, lchownSync, lstatSync, mkdirSync, openSync, readlinkSync, readSync, realpathSync, statSync, symlinkSync, chmodSync, type Stats } from "node:fs";
+import { chmodSync, lchownSync, lstatSync, mkdirSync, readlinkSync, realpathSync, statSync, symlinkSync, type Stats } from "node:fs";
 import { posix } from "node:path";
 import { CvmError, errnoCode } from "../cli/errors";
 import { escapeName } from "../cli/output";
 import { writeFileAtomic } from "../sys/atomic";
+import { readSmallFile } from "./sources/read-file";
 
 /** Links followed while resolving one path, as the kernel's MAXSYMLINKS. */
 const MAX_LINKS = 40;
@@ -104,25 +105,13 @@ export class RootFs {
    * and devices are refused by type before any read.
    */
   read(guest: string, max: number): Buffer | null {
-    const path = this.resolve(guest, "follow");
-    let fd: number;
+    const host = this.resolve(guest, "follow");
     try {
-      fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK | constants.O_NOCTTY);
+      return readSmallFile(host, max);
     } catch (err) {
-      if (errnoCode(err) === "ENOENT") return null;
-      throw new CvmError(`${guest}: cannot read: ${(err as Error).message}`);
-    }
-    try {
-      const st = fstatSync(fd);
-      if (!st.isFile()) throw new CvmError(`${guest}: not a regular file`);
-      if (st.size > max) throw new CvmError(`${guest}: larger than ${max} bytes`);
-      const buf = Buffer.alloc(Math.min(st.size, max) + 1);
-      let at = 0;
-      for (let n; at < buf.length && (n = readSync(fd, buf, at, buf.length - at, null)) > 0; ) at += n;
-      if (at > max) throw new CvmError(`${guest}: larger than ${max} bytes`);
-      return buf.subarray(0, at);
-    } finally {
-      closeSync(fd);
+      // messages name the guest's path, not the host's
+      if (err instanceof CvmError && host !== guest) throw new CvmError(err.message.replace(host, guest));
+      throw err;
     }
   }
 

@@ -50,6 +50,9 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   const problems = new Problems();
   const agentLog = o.dryRun ? undefined : new AgentLog(root, LOG_FILE);
   const say = (s: string) => { agentLog?.line(s); log.debug(s); };
+  /** A run refused before anything was applied: what status.json says of it. */
+  const refusal = (errors: string[], more: Partial<Status> = {}): Status =>
+    ({ status: "error", started: started.toISOString(), finished: new Date().toISOString(), duration_ms: ms(t0), steps: [], commands: [], warnings: [], errors, ...more });
   let unlock: (() => void) | undefined;
   try {
     if (!o.dryRun) { root.mkdirs(STATE_DIR, 0o700); unlock = lock(root, `${STATE_DIR}/run`); }
@@ -59,7 +62,7 @@ export async function runAgent(o: AgentOptions): Promise<number> {
       source = await findSource({ ...o, hostRoot: root.isHostRoot }, problems, say);
     } catch (err) {
       say(`no user_data: ${(err as Error).message}`);
-      if (!o.dryRun) writeStatus(root, { status: "error", started: started.toISOString(), finished: new Date().toISOString(), duration_ms: ms(t0), steps: [], commands: [], warnings: [], errors: [(err as Error).message] });
+      if (!o.dryRun) writeStatus(root, refusal([(err as Error).message]));
       throw err;
     }
     const bytes = source.userData ?? new Uint8Array();
@@ -81,7 +84,7 @@ export async function runAgent(o: AgentOptions): Promise<number> {
       // undecodable user_data, or a path the agent refuses to follow: said in the log and status, nothing applied
       if (!o.dryRun && err instanceof CvmError) {
         say(`refused: ${err.message}; nothing applied`);
-        writeStatus(root, { status: "error", instance_id: id, instance_id_from: from, source: source.name, started: started.toISOString(), finished: new Date().toISOString(), duration_ms: ms(t0), steps: [], commands: [], warnings: [], errors: [err.message] });
+        writeStatus(root, refusal([err.message], { instance_id: id, instance_id_from: from, source: source.name }));
       }
       throw err;
     }
@@ -93,14 +96,14 @@ export async function runAgent(o: AgentOptions): Promise<number> {
       for (const e of errors.slice(0, -1)) process.stderr.write(`cvm: ${e}\n`);
       if (!o.dryRun) {
         for (const e of errors) agentLog?.line(`error: ${e}`);
-        writeStatus(root, { status: "error", instance_id: id, instance_id_from: from, source: source.name, started: started.toISOString(), finished: new Date().toISOString(), duration_ms: ms(t0), steps: [], commands: [], warnings, errors });
+        writeStatus(root, refusal(errors, { instance_id: id, instance_id_from: from, source: source.name, warnings }));
         say(`refused: ${errors.length} problem${errors.length > 1 ? "s" : ""} in user_data; nothing applied`);
       }
       throw new CvmError(`${errors[errors.length - 1]}${errors.length > 1 ? ` (${errors.length} problems; nothing applied)` : " (nothing applied)"}`);
     }
     if (o.dryRun) {
       const { formatPlan } = await import("./print-plan");
-      process.stdout.write(formatPlan(ctx, { source: source.name, instanceId: id, idFrom: from!, scripts: ud.scripts, notes: ud.notes, warnings, scriptDir: `${instanceDir(id)}/scripts` }));
+      process.stdout.write(formatPlan(ctx, { source: source.name, instanceId: id, idFrom: from!, scripts: ud.scripts, notes: ud.notes, scriptDir: `${instanceDir(id)}/scripts` }));
       return 0;
     }
     return await apply(root, ctx, ud, { id, from, source, bytes, started, t0, warnings, agentLog: agentLog!, say, o });
