@@ -1,4 +1,5 @@
-import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync } from "node:fs";
+import { closeSync, constants, fchmodSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync } from "node:fs";
+import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CvmError, errnoCode } from "../cli/errors";
@@ -51,6 +52,29 @@ export async function exportTree(repo: Repository, path: string, dest: string, o
 
 interface FileJob { d: Dirent; target: string; }
 
+/** Pieces of one file fetched ahead of the one being written. */
+const PIECES_AHEAD = 4;
+
+/**
+ * Bytes of content in flight across all files: bounds memory whatever the
+ * chunk sizes. A piece larger than the whole budget takes all of it.
+ */
+class ByteBudget {
+  private waiters: (() => void)[] = [];
+  private free: number;
+  constructor(private readonly total: number) { this.free = total; }
+  async take(n: number): Promise<number> {
+    const want = Math.min(n, this.total);
+    while (this.free < want) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    this.free -= want;
+    return want;
+  }
+  give(n: number): void {
+    this.free += n;
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+}
+
 async function build(repo: Repository, top: Dirent, root: string, parallel: number): Promise<ExportStats> {
   const stats: ExportStats = { files: 0, dirs: 0, symlinks: 0, hardlinks: 0, bytes: 0 };
   const asRoot = process.getuid?.() === 0;
@@ -59,6 +83,7 @@ async function build(repo: Repository, top: Dirent, root: string, parallel: numb
   const files: FileJob[] = [];
   const links: [string, string][] = [];     // hardlink target → first member, made once the member is written
   const dirs: [string, Dirent][] = [];      // modes and times once the children are in, children first
+  const budget = new ByteBudget(256 << 20);
 
   // The shape first: directories and symlinks from the catalogs, files queued.
   const place = (d: Dirent, target: string) => {
@@ -96,19 +121,34 @@ async function build(repo: Repository, top: Dirent, root: string, parallel: numb
   }
 
   // Then the content, `parallel` downloads at a time.
+  // Through the thread pool, so the kernel creates files while the main thread downloads and inflates.
   const writeFile = async ({ d, target }: FileJob) => {
-    const fd = openSync(target, "wx", 0o600);
+    const fh = await open(target, "wx", 0o600);
     try {
-      for (const p of await repo.pieces(d)) {
-        const piece = await repo.piece(d, p);
-        for (let at = 0; at < piece.length; ) at += writeSync(fd, piece, at, piece.length - at);
-        stats.bytes += piece.length;
+      // A chunked file's next pieces download while one is written, within a budget of bytes in flight.
+      const pieces = await repo.pieces(d);
+      const queue: Promise<{ data: Uint8Array; held: number }>[] = [];
+      const start = () => {
+        const p = pieces[queue.length];
+        const job = budget.take(p.size).then(async (held) => {
+          try { return { data: await repo.piece(d, p), held }; } catch (err) { budget.give(held); throw err; }
+        });
+        job.catch(() => {}); // awaited in order below; a later failure must not go unhandled meanwhile
+        queue.push(job);
+      };
+      for (let i = 0; i < Math.min(PIECES_AHEAD, pieces.length); i++) start();
+      for (let i = 0; i < pieces.length; i++) {
+        const { data, held } = await queue[i];
+        if (queue.length < pieces.length) start();
+        await fh.write(data);
+        budget.give(held);
+        stats.bytes += data.length;
       }
-      if (asRoot) { try { fchownSync(fd, d.uid, d.gid); } catch { /* best effort */ } }
-      fchmodSync(fd, d.mode & 0o7777); // after chown, which clears setuid bits
-      futimesSync(fd, d.mtime, d.mtime);
+      if (asRoot) { try { await fh.chown(d.uid, d.gid); } catch { /* best effort */ } }
+      await fh.chmod(d.mode & 0o7777); // after chown, which clears setuid bits
+      await fh.utimes(d.mtime, d.mtime);
     } finally {
-      closeSync(fd);
+      await fh.close();
     }
     stats.files++;
   };

@@ -10,7 +10,7 @@ import type { Chunk, Dirent } from "./dirent";
 import { RepositoryError } from "./errors";
 import { objectPath, sameHash, toHex, type ContentHash, type ObjectSuffix } from "./hash";
 import { parseManifest, verifyManifest, type Manifest } from "./manifest";
-import { openObject, CorruptObjectError } from "./object";
+import { openObjectAsync, CorruptObjectError } from "./object";
 import { catalogLimit, CERTIFICATE_LIMIT, METAINFO_LIMIT, SIGNED_FILE_LIMIT, storedLimit } from "./limits";
 import type { RepositorySource } from "./source";
 import type { ObjectCache } from "./client/cache";
@@ -118,7 +118,7 @@ export class Repository {
     const cached = this.cache?.lookup(hash);
     if (cached) return cached;
     const bytes = await fetchObject(this.source, hash, "C", what);
-    const inCache = this.cache?.insert(hash, bytes, "catalog");
+    const inCache = await this.cache?.insert(hash, bytes, "catalog");
     if (inCache) return inCache;
     const file = join(this.workDir, `${toHex(hash)}.sqlite`);
     writeFileAtomic(file, bytes, 0o600);
@@ -171,7 +171,7 @@ export class Repository {
     const cached = this.cache?.read(p.hash, p.size);
     if (cached) return cached;
     const data = await fetchPiece(this.source, d, p);
-    this.cache?.insert(p.hash, data, "regular");
+    await this.cache?.insert(p.hash, data, "regular");
     return data;
   }
 
@@ -262,7 +262,7 @@ async function cachedObject(source: RepositorySource, cache: ObjectCache | undef
   const cached = cache?.read(hash);
   if (cached) return cached;
   const data = await fetchObject(source, hash, suffix, what);
-  cache?.insert(hash, data, "regular");
+  await cache?.insert(hash, data, "regular");
   return data;
 }
 
@@ -283,7 +283,7 @@ export async function fetchObject(source: RepositorySource, hash: ContentHash, s
   const stored = o.size === undefined ? inflated : compressed ? storedLimit(o.size) : o.size;
   const path = objectPath(hash, suffix);
   try {
-    return await source.get(path, stored, (bytes) => openObject(bytes, hash, `${what} (${path})`, compressed, inflated));
+    return await source.get(path, stored, (bytes) => openObjectAsync(bytes, hash, `${what} (${path})`, compressed, inflated));
   } catch (err) {
     if (err instanceof CorruptObjectError) throw new RepositoryError(err.message);
     // A fetcher names only the object; say which entry needed it.

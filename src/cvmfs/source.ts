@@ -19,7 +19,7 @@ export interface RepositorySource {
    * CorruptObjectError for bad data: a fetcher with several servers then
    * tries again elsewhere. RepositoryError when it cannot be had.
    */
-  get<T = Uint8Array>(path: string, maxBytes: number, accept?: (bytes: Uint8Array) => T): Promise<T>;
+  get<T = Uint8Array>(path: string, maxBytes: number, accept?: (bytes: Uint8Array) => T | Promise<T>): Promise<T>;
 }
 
 const asIs = (bytes: Uint8Array) => bytes;
@@ -30,7 +30,7 @@ export class HttpSource implements RepositorySource {
     this.location = baseUrl.replace(/\/+$/, "");
   }
 
-  async get<T = Uint8Array>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T = asIs as never): Promise<T> {
+  async get<T = Uint8Array>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T> = asIs as never): Promise<T> {
     let body: Uint8Array;
     try {
       body = (await boundedGet(`${this.location}/${path}`, { maxBytes, idleTimeoutMs: this.idleTimeoutMs })).body;
@@ -38,7 +38,7 @@ export class HttpSource implements RepositorySource {
       if (err instanceof HttpError) throw new RepositoryError(err.message);
       throw err;
     }
-    return accept(body);
+    return await accept(body);
   }
 }
 
@@ -49,8 +49,8 @@ export class DirectorySource implements RepositorySource {
   }
 
   /** Regular files only, judged on the open descriptor (O_NONBLOCK: a FIFO must not hang the open). */
-  async get<T = Uint8Array>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T = asIs as never): Promise<T> {
-    return accept(this.read(path, maxBytes));
+  async get<T = Uint8Array>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T> = asIs as never): Promise<T> {
+    return await accept(this.read(path, maxBytes));
   }
 
   private read(path: string, maxBytes: number): Uint8Array {

@@ -1,6 +1,7 @@
 import { Database } from "bun:sqlite";
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, statSync, unlinkSync, writeSync, constants } from "node:fs";
-import { join } from "node:path";
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, unlinkSync, constants } from "node:fs";
+import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CvmError, errnoCode } from "../../cli/errors";
 import { log } from "../../cli/log";
@@ -34,6 +35,7 @@ export class ObjectCache {
   private readonly touched = new Map<string, number>(); // LRU updates (key → size), written in batches
   private closed = false;
   private warnedFull = false;
+  private readonly madeDirs = new Set<string>();
 
   /** `limitBytes` null: no quota (CVMFS_QUOTA_LIMIT=-1). */
   constructor(readonly dir: string, readonly limitBytes: number | null) {
@@ -112,18 +114,18 @@ export class ObjectCache {
    * Returns the entry's file, or undefined when it cannot be cached (bigger
    * than half the quota, as upstream).
    */
-  insert(hash: ContentHash, bytes: Uint8Array, kind: EntryKind): string | undefined {
+  async insert(hash: ContentHash, bytes: Uint8Array, kind: EntryKind): Promise<string | undefined> {
     if (this.limitBytes !== null && bytes.length > this.limitBytes / 2) return undefined;
     const key = ObjectCache.key(hash);
     const file = this.pathOf(hash);
     if (this.limitBytes !== null) this.makeRoom(bytes.length);
     try {
-      this.writeEntry(file, bytes);
+      await this.writeEntry(file, bytes);
     } catch (err) {
       if (errnoCode(err) !== "ENOSPC") throw new CvmError(`cache ${this.dir}: cannot store ${key} (${(err as Error).message})`);
       const freed = this.evict(Math.floor(this.usedBytes() / 2));
       try {
-        this.writeEntry(file, bytes);
+        await this.writeEntry(file, bytes);
       } catch (again) {
         if (errnoCode(again) !== "ENOSPC") throw new CvmError(`cache ${this.dir}: cannot store ${key} (${(again as Error).message})`);
         // The bytes are verified and in hand: the read succeeds, only caching is skipped (the stock client answers EIO here).
@@ -148,22 +150,20 @@ export class ObjectCache {
     this.warnedFull = true;
   }
 
-  private writeEntry(file: string, bytes: Uint8Array): void {
+  /**
+   * Written through the thread pool: creating files is most of the cost on
+   * some disks, and this way the kernel does it while the main thread
+   * downloads, hashes and inflates the next objects.
+   */
+  private async writeEntry(file: string, bytes: Uint8Array): Promise<void> {
     const tmp = join(this.dir, "txn", `${process.pid}.${randomBytes(6).toString("hex")}`);
-    const fd = openSync(tmp, "wx", 0o600);
     try {
-      for (let at = 0; at < bytes.length; ) at += writeSync(fd, bytes, at, bytes.length - at);
+      await writeFile(tmp, bytes, { flag: "wx", mode: 0o600 });
+      const dir = dirname(file);
+      if (!this.madeDirs.has(dir)) { await mkdir(dir, { recursive: true, mode: 0o700 }); this.madeDirs.add(dir); }
+      await rename(tmp, file);
     } catch (err) {
-      closeSync(fd);
-      rmSync(tmp, { force: true });
-      throw err;
-    }
-    closeSync(fd);
-    try {
-      mkdirSync(join(file, ".."), { recursive: true, mode: 0o700 });
-      renameSync(tmp, file);
-    } catch (err) {
-      rmSync(tmp, { force: true });
+      await rm(tmp, { force: true });
       throw err;
     }
   }

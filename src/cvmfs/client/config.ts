@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { UsageError } from "../../cli/errors";
+import { CvmError, UsageError } from "../../cli/errors";
 import { parseShellConfig } from "./shell-config";
 
 /**
@@ -64,7 +64,7 @@ export class ClientConfig {
   }
 
   private fail(key: string, expected: string): never {
-    throw new UsageError(`${key}='${this.get(key)}' (from ${this.source(key)}): expected ${expected}`);
+    throw new CvmError(`${key}='${this.get(key)}' (from ${this.source(key)}): expected ${expected}`);
   }
 
   /** A whole number ≥ min (seconds, counts, megabytes). */
@@ -96,12 +96,12 @@ export function expandTemplates(value: string, fqrn: string): string {
 function readConfigFile(file: string): string | undefined {
   let st;
   try { st = statSync(file); } catch { return undefined; }
-  if (!st.isFile()) throw new UsageError(`${file}: not a regular file`);
-  if (st.size > 1 << 20) throw new UsageError(`${file}: ${st.size} bytes; a configuration file is at most 1 MiB`);
+  if (!st.isFile()) throw new CvmError(`${file}: not a regular file`);
+  if (st.size > 1 << 20) throw new CvmError(`${file}: ${st.size} bytes; a configuration file is at most 1 MiB`);
   try {
     return readFileSync(file, "utf8");
   } catch (err) {
-    throw new UsageError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    throw new CvmError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
 }
 

@@ -108,7 +108,7 @@ export class Fetcher implements RepositorySource {
   }
 
   /** Concurrent requests for one path share one download. */
-  get<T = Uint8Array>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T = ((b: Uint8Array) => b) as never): Promise<T> {
+  get<T = Uint8Array>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T> = ((b: Uint8Array) => b) as never): Promise<T> {
     const known = this.inFlight.get(path);
     if (known) return known as Promise<T>;
     const p = this.download(path, maxBytes, accept).finally(() => this.inFlight.delete(path));
@@ -172,7 +172,7 @@ export class Fetcher implements RepositorySource {
     this.o.log?.(`${this.o.fqrn}: switching to server ${this.o.hosts[this.host]}`);
   }
 
-  private async download<T>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T): Promise<T> {
+  private async download<T>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T>): Promise<T> {
     await this.slots.take();
     try {
       return await this.attempts(path, maxBytes, accept);
@@ -181,7 +181,7 @@ export class Fetcher implements RepositorySource {
     }
   }
 
-  private async attempts<T>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T): Promise<T> {
+  private async attempts<T>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T>): Promise<T> {
     const failures: string[] = [];
     const hostsTried = new Set<number>();
     let noCache = false;
@@ -208,7 +208,7 @@ export class Fetcher implements RepositorySource {
             ...(noCache ? { "Cache-Control": "no-cache", Pragma: "no-cache" } : {}),
           },
         });
-        return accept(body);
+        return await accept(body);
       } catch (err) {
         if (!(err instanceof HttpError) && !(err instanceof CorruptObjectError)) throw err;
         const message = err instanceof CorruptObjectError ? `${url}${viaProxy ? ` (via ${proxy})` : ""}: ${err.message}` : err.message;

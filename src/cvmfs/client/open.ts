@@ -78,11 +78,11 @@ class OfflineSource implements RepositorySource {
   constructor(private readonly dir: string, private readonly fqrn: string, private readonly online: RepositorySource) {
     this.location = `${online.location} (offline copy)`;
   }
-  async get<T = Uint8Array>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T = ((b: Uint8Array) => b) as never): Promise<T> {
+  async get<T = Uint8Array>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T> = ((b: Uint8Array) => b) as never): Promise<T> {
     if (path === ".cvmfspublished" || path === ".cvmfswhitelist") {
       const file = signedCopy(this.dir, this.fqrn, path === ".cvmfspublished" ? "published" : "whitelist");
       if (statSync(file).size > maxBytes) throw new RepositoryError(`${file}: larger than ${maxBytes} bytes`);
-      return accept(readFileSync(file));
+      return await accept(readFileSync(file));
     }
     return this.online.get(path, maxBytes, accept);
   }
