@@ -75,6 +75,12 @@ describe.skipIf(!isRoot)("a run, its status and its log", () => {
     expect(Bun.spawnSync(["stat", "-c", "%a %u", copy]).stdout.toString().trim()).toBe("600 0");
   });
 
+  test("with stderr on the journal (JOURNAL_STREAM, as under the unit) every log line goes there too", async () => {
+    const r = await cvm(["agent", "--root", root, "--user-data", ud, "--instance-id", "i-state"], { env: { JOURNAL_STREAM: "8:12345" } });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^started \(root .*\)\nsource: --user-data .*\ninstance i-state: contextualized already/);
+  });
+
   test("the same instance again: nothing done; --force: everything again (accounts kept)", async () => {
     const passwd = readFileSync(join(root, "etc/passwd"), "utf8");
     const again = await cvm(["agent", "--root", root, "--user-data", ud, "--instance-id", "i-state"]);
@@ -142,7 +148,8 @@ describe("install", () => {
     const r = await cvm(["agent", "install", "--root", root, "--exec", "/usr/bin/cvm"]);
     expect(r.code).toBe(0);
     const unit = readFileSync(join(root, "etc/systemd/system/cvm-agent.service"), "utf8");
-    expect(unit).toContain("ExecStart=/usr/bin/cvm agent -v\n");
+    expect(unit).toContain("ExecStart=/usr/bin/cvm agent\n");
+    expect(unit).toContain("StandardError=journal+console\n");
     expect(unit).toContain("Type=oneshot\n");
     expect(unit).toMatch(/\nBefore=[^\n]*sshd\.service[^\n]*autofs\.service/);
     expect(unit).toContain("After=local-fs.target network-online.target\n");

@@ -12,8 +12,8 @@ const UNIT_PATH = `/etc/systemd/system/${UNIT}`;
  * metadata service needs it), before logins, ssh, autofs (CernVM-FS) and the
  * display manager, so they start configured. Type=oneshot with
  * RemainAfterExit and KillMode=process: the contextualization commands (the
- * pilot) keep running after the agent exits. -v puts per-step timings in
- * the journal.
+ * pilot) keep running after the agent exits. Its stderr goes to the journal,
+ * and the agent then writes every log line (per-step timings) there too.
  */
 export function unitText(exec: string): string {
   return `# Written by 'cvm agent install'
@@ -26,7 +26,7 @@ ConditionPathExists=!/etc/cvm/agent.disabled
 
 [Service]
 Type=oneshot
-ExecStart=${exec} agent -v
+ExecStart=${exec} agent
 RemainAfterExit=yes
 KillMode=process
 TimeoutStartSec=30min

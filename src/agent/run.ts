@@ -49,7 +49,9 @@ export async function runAgent(o: AgentOptions): Promise<number> {
   const root = new RootFs(o.root);
   const problems = new Problems();
   const agentLog = o.dryRun ? undefined : new AgentLog(root, LOG_FILE);
-  const say = (s: string) => { agentLog?.line(s); log.debug(s); };
+  // under systemd with stderr on the journal (JOURNAL_STREAM, systemd.exec(5)) every line goes there too; else with -v
+  const journal = !!process.env.JOURNAL_STREAM;
+  const say = (s: string) => { agentLog?.line(s); if (journal) process.stderr.write(s + "\n"); else log.debug(s); };
   /** A run refused before anything was applied: what status.json says of it. */
   const refusal = (errors: string[], more: Partial<Status> = {}): Status =>
     ({ status: "error", started: started.toISOString(), finished: new Date().toISOString(), duration_ms: ms(t0), steps: [], commands: [], warnings: [], errors, ...more });
