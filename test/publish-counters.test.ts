@@ -60,7 +60,7 @@ beforeAll(async () => {
     if (r.code !== 0) throw new Error(r.stderr);
   }
 }, 60_000);
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(() => rmSync(work, { recursive: true, force: true }), 60_000);
 
 // Hand-computed. A mountpoint directory is a dir in its parent and (as the nested root) in its child.
 const B_SELF = counters({ dir: 1, regular: 3, symlink: 1, file_size: 10 });

@@ -22,7 +22,7 @@ beforeAll(async () => {
   const r = await cvm(["publish", "init", FQRN, "--storage", storage, "--keys", keys], { env });
   if (r.code !== 0) throw new Error(r.stderr);
 }, 30_000);
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(() => rmSync(work, { recursive: true, force: true }), 60_000);
 
 /** A pid that belonged to a process that has exited. */
 async function deadPid(): Promise<number> {

@@ -18,7 +18,7 @@ beforeAll(async () => {
   const r = await cvm(["publish", "init", FQRN, "--storage", storage, "--keys", keys], { env });
   if (r.code !== 0) throw new Error(r.stderr);
 }, 30_000);
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(() => rmSync(work, { recursive: true, force: true }), 60_000);
 
 const file = (path: string, dev: bigint, ino: bigint, nlink = 2): SourceNode => ({
   path, name: path.slice(path.lastIndexOf("/") + 1), abs: `/src${path}`, kind: "file", mode: 0o100644, uid: 0, gid: 0,

@@ -6,5 +6,6 @@ export default defineCommand({
     init: () => import("./init").then((m) => m.default),
     sync: () => import("./sync").then((m) => m.default),
     resign: () => import("./resign").then((m) => m.default),
+    gc: () => import("./gc").then((m) => m.default),
   },
 });

@@ -18,14 +18,31 @@ export default defineCommand({
     const { toHex } = await import("../../src/cvmfs/hash");
     const { existsSync, statSync } = await import("node:fs");
     const { CvmError } = await import("../../src/cli/errors");
+    const { Progress } = await import("../../src/cli/progress");
+    const { log } = await import("../../src/cli/log");
     const fqrn = validateFqrn(args.fqrn);
     if (!existsSync(args.source) || !statSync(args.source).isDirectory()) throw new CvmError(`${args.source}: not a directory`);
     const config = readPublisherConfig(fqrn, { storage: args.storage, keys: args.keys });
     const started = performance.now();
-    const r = await publishRevision({
-      fqrn, source: args.source, storage: config.storage, keysDir: config.keys, algorithm: config.algorithm, ttl: config.ttl,
-      tag: args.tag, xattrs: args.xattrs, checksum: args.checksum,
-    });
+    let bar: InstanceType<typeof Progress> | undefined;
+    const mb = (n: number) => (n / 1048576).toFixed(0);
+    let r;
+    try {
+      r = await publishRevision({
+        fqrn, source: args.source, storage: config.storage, keysDir: config.keys, algorithm: config.algorithm, ttl: config.ttl,
+        tag: args.tag, xattrs: args.xattrs, checksum: args.checksum,
+      }, {
+        warning: (m) => log.warn(m),
+        phase: (name) => {
+          bar?.done();
+          bar = name === "scan" ? new Progress("scanning", 0) : name === "content" ? new Progress("publishing", 0) : undefined;
+        },
+        scanned: (n) => bar?.update(n, "entries", n),
+        content: (p) => bar?.update(p.files, `files, ${mb(Math.min(p.bytes, p.totalBytes))}/${mb(p.totalBytes)} MB`, p.totalFiles),
+      });
+    } finally {
+      bar?.done();
+    }
     const seconds = (performance.now() - started) / 1000;
     if (args.json) {
       const { printJson } = await import("../../src/cli/output");

@@ -14,13 +14,15 @@ export function describeErrno(err: unknown): string {
   const code = errnoCode(err);
   if (code && ERRNO_TEXT[code]) return ERRNO_TEXT[code];
   if (isStorageFull(err)) return ERRNO_TEXT.ENOSPC;
-  return err instanceof Error ? err.message : String(err);
+  const message = typeof err === "object" && err !== null && "message" in err ? String((err as { message: unknown }).message) : String(err);
+  return message.replace(/^E[A-Z]+: /, "").replace(/, \w+ '.*'$/, ""); // Node's "EXDEV: cross-device link, rename 'a' -> 'b'"
 }
 
 /** Out of space, whether the kernel (ENOSPC, EDQUOT) or SQLite (SQLITE_FULL) says so. */
 export function isStorageFull(err: unknown): boolean {
   const code = errnoCode(err);
-  return code === "ENOSPC" || code === "EDQUOT" || code === "SQLITE_FULL" || (err instanceof Error && /database or disk is full/.test(err.message));
+  const message = typeof err === "object" && err !== null && "message" in err ? String((err as { message: unknown }).message) : "";
+  return code === "ENOSPC" || code === "EDQUOT" || code === "SQLITE_FULL" || /database or disk is full/.test(message);
 }
 
 /**

@@ -23,10 +23,6 @@ export class LocalStorage {
     return existsSync(join(this.root, "data", "txn"));
   }
 
-  has(obj: StoredObject, suffix: ObjectSuffix): boolean {
-    return existsSync(join(this.root, objectPath(obj.hash, suffix)));
-  }
-
   /** Stores an object unless it is already there; returns whether it wrote. */
   put(obj: StoredObject, suffix: ObjectSuffix): boolean {
     const final = join(this.root, objectPath(obj.hash, suffix));
@@ -35,12 +31,26 @@ export class LocalStorage {
     return true;
   }
 
-  /** Objects half-written by a publisher that died; only called while holding the publish lock. */
+  /** Objects half-written by a publisher that died, and its work files; only called while holding the publish lock. */
   clearTransactions(): number {
     const txn = join(this.root, "data", "txn");
     const leftovers = readdirSync(txn);
-    for (const f of leftovers) rmSync(join(txn, f), { force: true });
+    for (const f of leftovers) rmSync(join(txn, f), { force: true, recursive: true });
+    this.removeWorkDir();
     return leftovers.length;
+  }
+
+  /**
+   * Where a publish builds catalogs and copies of the history and reflog: on
+   * the storage's filesystem (a full disk is the storage's), one at a time
+   * (under the publish lock), removed by the next publish if this one dies.
+   */
+  get workDir(): string {
+    return join(this.root, ".cvm_publish.work");
+  }
+
+  removeWorkDir(): void {
+    rmSync(this.workDir, { force: true, recursive: true });
   }
 
   /**

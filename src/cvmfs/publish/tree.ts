@@ -1,6 +1,8 @@
 import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from "node:fs";
 import { join } from "node:path";
+import { errnoCode } from "../../cli/errors";
 import { RepositoryError } from "../errors";
+import { describeErrno } from "./errors";
 import { readXattrs } from "../../sys/xattr";
 
 /** One entry of the source tree to publish. */
@@ -41,7 +43,8 @@ export function scanTree(root: string, opts: ScanOptions): { root: SourceNode; c
     try {
       st = lstatSync(abs, { bigint: true });
     } catch (err) {
-      throw new RepositoryError(`${abs}: cannot read: ${(err as Error).message}`);
+      if (errnoCode(err) === "ENOENT" && path !== "") throw new RepositoryError(`${abs}: vanished during the scan`);
+      throw new RepositoryError(`${abs}: cannot read: ${describeErrno(err)}`);
     }
     const type = Number(st.mode) & S_IFMT;
     if (SPECIAL[type]) throw new RepositoryError(`${abs}: is ${SPECIAL[type]}; only files, directories and symlinks can be published`);
@@ -56,14 +59,15 @@ export function scanTree(root: string, opts: ScanOptions): { root: SourceNode; c
     count++;
     opts.onEntry?.(count);
     if (opts.xattrs) {
-      const x = readXattrs(abs);
+      const x = sourceCall(abs, "cannot read the extended attributes", () => readXattrs(abs));
       if (x.size) node.xattrs = x;
     }
     if (node.kind === "symlink") {
-      node.symlink = decodeName(readlinkSync(abs, { encoding: "buffer" }), abs);
+      node.symlink = decodeName(sourceCall(abs, "cannot read the link", () => readlinkSync(abs, { encoding: "buffer" })), abs);
       node.size = Buffer.byteLength(node.symlink);
     } else if (node.kind === "dir") {
-      const names = readdirSync(abs, { encoding: "buffer" }).map((n) => decodeName(n, join(abs, n.toString())));
+      const entries = sourceCall(abs, "cannot read the directory", () => readdirSync(abs, { encoding: "buffer" }));
+      const names = entries.map((n) => decodeName(n, join(abs, n.toString())));
       names.sort();
       node.children = names.map((n) => visit(join(abs, n), `${path}/${n}`, n));
       node.catalogRoot ||= names.includes(".cvmfscatalog");
@@ -73,6 +77,16 @@ export function scanTree(root: string, opts: ScanOptions): { root: SourceNode; c
   const top = visit(root, "", "");
   if (top.kind !== "dir") throw new RepositoryError(`${root}: not a directory`);
   return { root: top, count };
+}
+
+/** A system call on a source path; its failure as one line naming the path. */
+function sourceCall<T>(abs: string, doing: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (errnoCode(err) === "ENOENT") throw new RepositoryError(`${abs}: vanished during the scan`);
+    throw new RepositoryError(`${abs}: ${doing}: ${describeErrno(err)}`);
+  }
 }
 
 function decodeName(bytes: Buffer, where: string): string {
