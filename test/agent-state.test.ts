@@ -151,8 +151,8 @@ describe("install", () => {
     expect(unit).toContain("ExecStart=/usr/bin/cvm agent\n");
     expect(unit).toContain("StandardError=journal+console\n");
     expect(unit).toContain("Type=oneshot\n");
-    expect(unit).toMatch(/\nBefore=[^\n]*sshd\.service[^\n]*autofs\.service/);
-    expect(unit).toContain("After=local-fs.target network-online.target\n");
+    expect(unit).toMatch(/\nBefore=[^\n]*sshd\.service/);
+    expect(unit).toContain("After=local-fs.target network-online.target autofs.service\n");
     expect(readlinkSync(join(root, "etc/systemd/system/multi-user.target.wants/cvm-agent.service"))).toBe("/etc/systemd/system/cvm-agent.service");
     expect(r.stderr).toContain(`note: /usr/bin/cvm does not exist under ${root}`);
     if (hasTools("systemctl")) {

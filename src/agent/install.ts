@@ -9,8 +9,10 @@ const UNIT_PATH = `/etc/systemd/system/${UNIT}`;
 
 /**
  * The unit that runs the agent once at boot: after the network is up (the
- * metadata service needs it), before logins, ssh, autofs (CernVM-FS) and the
- * display manager, so they start configured. Type=oneshot with
+ * metadata service needs it) and after autofs (CernVM-FS mounts a repository
+ * on its first access and reads the client configuration then, so what the
+ * agent writes counts, and a pilot on /cvmfs can start), before logins, ssh
+ * and the display manager, so they start configured. Type=oneshot with
  * RemainAfterExit and KillMode=process: the contextualization commands (the
  * pilot) keep running after the agent exits. Its stderr goes to the journal,
  * and the agent then writes every log line (per-step timings) there too.
@@ -19,9 +21,9 @@ export function unitText(exec: string): string {
   return `# Written by 'cvm agent install'
 [Unit]
 Description=CernVM contextualization from user_data (cvm agent)
-After=local-fs.target network-online.target
+After=local-fs.target network-online.target autofs.service
 Wants=network-online.target
-Before=systemd-user-sessions.service getty.target sshd.service ssh.service autofs.service display-manager.service cloud-final.service
+Before=systemd-user-sessions.service getty.target sshd.service ssh.service display-manager.service cloud-final.service
 ConditionPathExists=!/etc/cvm/agent.disabled
 
 [Service]
