@@ -4,7 +4,6 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cvm } from "./helpers/run";
 import { Ec2Double } from "./ec2/server";
-import { findTemplate, listTemplates, renderTemplate } from "../src/cloud/templates";
 
 let work: string, env: Record<string, string>;
 let throttled: Ec2Double, silent: Ec2Double;
@@ -41,25 +40,4 @@ describe("cloud failures are bounded and named", () => {
     expect(r.stderr).toBe(`cvm: HUNG: endpoint ${silent.url} sent nothing within 1 s (CVM_HTTP_TIMEOUT)\n`);
     expect(Date.now() - t0).toBeLessThan(10_000);
   }, 60_000);
-});
-
-// Until the agent's own parser lands: every key the templates set is a [cernvm] key the
-// CernVM contextualization plugin knows (the list in /work/shared/reference/contextualization.md).
-const CERNVM_KEYS = new Set(["organisations", "repositories", "extra_repositories", "proxy", "users", "shell", "auto_login", "group_profile",
-  "contextualization_command", "contextualization_key", "entitlement_key", "services", "environment", "edition", "screenres", "startxdm",
-  "keyboard", "griduiversion", "swap_size", "desktop_icons", "config_url", "x509-user", "x509-cert", "x509-cert-file",
-  "eos-user", "eos-x509-cert", "eos-server", "eos-readaheadsize", "eos-readcachesize"]);
-
-describe("templates", () => {
-  for (const t of listTemplates()) {
-    test(`${t.name}: one [cernvm] section, every key known to the agent`, () => {
-      const vars = { PANDA_QUEUE: "Q" };
-      const lines = renderTemplate(findTemplate(t.name), vars).split("\n").filter((l) => l.trim());
-      expect(lines[0]).toBe("[cernvm]");
-      for (const l of lines.slice(1)) {
-        const key = l.split("=")[0].trim().toLowerCase();
-        expect({ key, known: CERNVM_KEYS.has(key) }).toEqual({ key, known: true });
-      }
-    });
-  }
 });
