@@ -1,4 +1,4 @@
-import { closeSync, constants, fchmodSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, linkSync, lstatSync, lutimesSync, mkdirSync, openSync, rmSync, symlinkSync } from "node:fs";
 import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -144,9 +144,10 @@ async function build(repo: Repository, top: Dirent, root: string, parallel: numb
         budget.give(held);
         stats.bytes += data.length;
       }
-      if (asRoot) { try { await fh.chown(d.uid, d.gid); } catch { /* best effort */ } }
-      await fh.chmod(d.mode & 0o7777); // after chown, which clears setuid bits
-      await fh.utimes(d.mtime, d.mtime);
+      // Metadata calls are cheap: directly on the descriptor, not through the pool.
+      if (asRoot) { try { fchownSync(fh.fd, d.uid, d.gid); } catch { /* best effort */ } }
+      fchmodSync(fh.fd, d.mode & 0o7777); // after chown, which clears setuid bits
+      futimesSync(fh.fd, d.mtime, d.mtime);
     } finally {
       await fh.close();
     }

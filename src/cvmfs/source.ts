@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { errnoCode } from "../cli/errors";
+import { errnoCode, UsageError } from "../cli/errors";
 import { boundedGet, formatBytes, HttpError } from "../sys/http";
 import { httpTimeoutSeconds } from "../sys/config";
 import { RepositoryError } from "./errors";
@@ -86,7 +86,10 @@ export class DirectorySource implements RepositorySource {
 
 /** `http(s)://…` → HTTP; `file://…` or a plain path → a storage directory. */
 export function sourceFor(location: string): RepositorySource {
-  if (/^https?:\/\//.test(location)) return new HttpSource(location);
+  if (/^https?:\/\//.test(location)) {
+    if (!URL.canParse(location)) throw new UsageError(`${location}: not a valid URL`);
+    return new HttpSource(location);
+  }
   return new DirectorySource(location.startsWith("file://") ? decodeURIComponent(new URL(location).pathname) : location);
 }
 

@@ -88,10 +88,28 @@ async function once(url: string, o: GetOptions): Promise<Response | GetResult> {
     const declared = Number(response.headers.get("content-length") ?? NaN);
     const tooBig = () => new HttpError(`${url}${via}: the answer is larger than the ${formatBytes(o.maxBytes)} allowed for it`, "too-large");
     if (declared > o.maxBytes) { await response.body?.cancel().catch(() => {}); throw tooBig(); }
-    const body = await readBounded(response, o.maxBytes, idle, tooBig, silence, url + via);
+    // A small answer of declared length is read in one go (the idle clock then bounds it as a whole);
+    // anything else streams, piece by piece, each piece restarting the clock.
+    const body = declared <= SMALL_BODY && response.body
+      ? await readWhole(response, declared, idle, silence, url + via)
+      : await readBounded(response, o.maxBytes, idle, tooBig, silence, url + via);
     return { body, url, status: response.status, headers: response.headers };
   } finally {
     idle.stop();
+  }
+}
+
+const SMALL_BODY = 256 * 1024;
+
+async function readWhole(response: Response, declared: number, idle: IdleTimer, silence: () => Error, url: string): Promise<Uint8Array> {
+  try {
+    const body = new Uint8Array(await response.arrayBuffer());
+    if (body.length !== declared) throw new HttpError(`${url}: the answer has ${body.length} bytes, Content-Length said ${declared}`, "network");
+    return body;
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    if (idle.expired) throw silence();
+    throw new HttpError(`${url}: ${describeNetworkError(err)}`, "network");
   }
 }
 

@@ -35,6 +35,8 @@ export class ObjectCache {
   private readonly touched = new Map<string, number>(); // LRU updates (key → size), written in batches
   private closed = false;
   private warnedFull = false;
+  private readonly pending: [string, number, number, number][] = []; // rows of new entries, written in batches
+  private used = 0;                                                  // bytes in the cache, as this process counts them
   private readonly madeDirs = new Set<string>();
 
   /** `limitBytes` null: no quota (CVMFS_QUOTA_LIMIT=-1). */
@@ -50,6 +52,7 @@ export class ObjectCache {
       throw new CvmError(`cache ${dir}: cannot open it (${(err as Error).message})`);
     }
     this.clearAbandonedDownloads();
+    this.used = this.usedBytes();
   }
 
   /** Downloads left in txn/ by a process that no longer runs (killed mid-write). */
@@ -84,6 +87,7 @@ export class ObjectCache {
   /** A complete entry's bytes when it has exactly `size` bytes (anything else is dropped as damaged). */
   read(hash: ContentHash, size?: number): Uint8Array | undefined {
     const file = this.pathOf(hash);
+    if (!statSync(file, { throwIfNoEntry: false })) return undefined; // a miss costs a stat, not an exception
     let fd: number;
     try {
       fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -133,15 +137,9 @@ export class ObjectCache {
         return undefined;
       }
     }
-    try {
-      this.db.run("INSERT OR REPLACE INTO cache_catalog (sha1, size, acseq, type) VALUES (?, ?, ?, ?)", [key, bytes.length, this.nextSeq(), TYPE[kind]]);
-    } catch (err) {
-      // The accounting could not grow (SQLITE_FULL): an entry nobody counts would escape the quota, so it goes.
-      try { unlinkSync(file); } catch { /* already gone */ }
-      if (!/full/i.test((err as Error).message)) throw new CvmError(`cache ${this.dir}: ${(err as Error).message}`);
-      this.noteFull(0);
-      return undefined;
-    }
+    this.pending.push([key, bytes.length, this.nextSeq(), TYPE[kind]]);
+    this.used += bytes.length;
+    if (this.pending.length >= 256) this.flushPending();
     return file;
   }
 
@@ -187,6 +185,7 @@ export class ObjectCache {
 
   /** Writes the LRU order; an entry found on disk with no row (a kill between rename and insert) gets one. */
   private flushTouches(): void {
+    this.flushPending(); // an entry's row exists before its LRU update
     if (this.touched.size === 0) return;
     const entries = [...this.touched];
     this.touched.clear();
@@ -205,14 +204,40 @@ export class ObjectCache {
     return this.seq;
   }
 
+  /** Usage as the database counts it (every process's entries). */
   private usedBytes(): number {
+    this.flushPending();
     return Number((this.db.query("SELECT COALESCE(SUM(size), 0) AS s FROM cache_catalog").get() as { s: number }).s);
   }
 
-  /** Over the quota after adding `incoming` bytes: evict down to half the limit (upstream's cleanup threshold). */
+  /**
+   * New entries' rows, written in batches: one transaction for many objects.
+   * A row that could not be written (SQLITE_FULL) takes its file with it, so
+   * nothing escapes the quota.
+   */
+  private flushPending(): void {
+    if (this.pending.length === 0) return;
+    const rows = this.pending.splice(0);
+    const insert = this.db.prepare("INSERT OR REPLACE INTO cache_catalog (sha1, size, acseq, type) VALUES (?, ?, ?, ?)");
+    try {
+      this.db.transaction(() => { for (const r of rows) insert.run(...r); })();
+    } catch (err) {
+      for (const [key] of rows) { try { unlinkSync(join(this.dir, key.slice(0, 2), key.slice(2))); } catch { /* already gone */ } }
+      if (!/full/i.test((err as Error).message)) throw new CvmError(`cache ${this.dir}: ${(err as Error).message}`);
+      this.noteFull(0);
+    }
+  }
+
+  /**
+   * Over the quota after adding `incoming` bytes: evict down to half the limit
+   * (upstream's cleanup threshold). The running count is this process's view;
+   * before evicting, the database's count (other processes' too) decides.
+   */
   private makeRoom(incoming: number): void {
     const limit = this.limitBytes!;
-    if (this.usedBytes() + incoming <= limit) return;
+    if (this.used + incoming <= limit) return;
+    this.used = this.usedBytes();
+    if (this.used + incoming <= limit) return;
     this.flushTouches();
     this.evict(Math.floor(limit / 2) - incoming);
   }
@@ -236,6 +261,7 @@ export class ObjectCache {
         used -= r.size;
         freed += r.size;
       }
+      this.used = used;
     })();
     return freed;
   }
@@ -247,6 +273,7 @@ export class ObjectCache {
   }
 
   usage(): CacheUsage {
+    this.flushPending();
     this.flushTouches();
     const r = this.db.query("SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS s, COALESCE(SUM(type = 1), 0) AS c FROM cache_catalog").get() as { n: number; s: number; c: number };
     return { dir: this.dir, entries: Number(r.n), bytes: Number(r.s), catalogs: Number(r.c), pinned: this.pins.size, limitBytes: this.limitBytes };
@@ -255,6 +282,8 @@ export class ObjectCache {
   /** Removes every entry (and leftovers of interrupted downloads), keeping the database. */
   clean(): number {
     let removed = 0;
+    this.pending.length = 0;
+    this.used = 0;
     this.db.transaction(() => {
       for (const name of readdirSync(this.dir)) {
         if (!/^[0-9a-f]{2}$/.test(name)) continue;
@@ -269,6 +298,7 @@ export class ObjectCache {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    try { this.flushPending(); } catch { /* best effort: entries without rows are counted when next read */ }
     try { this.flushTouches(); } catch { /* best effort: LRU order only */ }
     this.db.close();
   }
