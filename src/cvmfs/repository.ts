@@ -24,6 +24,7 @@ export interface OpenOptions {
   now?: Date;
   state?: TrustState | null;   // null: no rollback protection (e.g. reading a storage you publish)
   cache?: ObjectCache;         // verified objects kept locally (the stratum client's cache)
+  ownsCache?: boolean;         // close the cache with the repository (default true)
 }
 
 /** The signed files a repository was opened from, as they arrived (kept for offline use). */
@@ -81,7 +82,7 @@ export class Repository {
     if (![...algorithms].some((alg) => isListed(whitelist, certificateFingerprint(certificatePem, alg))))
       throw new RepositoryError(`${o.source.location}/.cvmfswhitelist: the repository certificate (fingerprint ${toHex(certificateFingerprint(certificatePem))}) is not on the whitelist`);
     o.state?.record(o.fqrn, manifest);
-    return new Repository(o.source, o.fqrn, manifest, whitelist, certificatePem, { manifest: manifestBytes, whitelist: whitelistBytes }, o.cache, true);
+    return new Repository(o.source, o.fqrn, manifest, whitelist, certificatePem, { manifest: manifestBytes, whitelist: whitelistBytes }, o.cache, o.ownsCache ?? true);
   }
 
   close(): void {
@@ -124,6 +125,9 @@ export class Repository {
     writeFileAtomic(file, bytes, 0o600);
     return file;
   }
+
+  /** Catalogs loaded so far (the stock client's user.nclg). */
+  get loadedCatalogs(): number { return this.attached.size; }
 
   root(): Promise<Attached> {
     return this.attach("", this.manifest.rootHash, 0);

@@ -95,7 +95,17 @@ class OfflineSource implements RepositorySource {
  * with every server down, the last verified revision in the cache is used
  * (offline), with one warning saying since when.
  */
-export async function openConfigured(r: ConfiguredRequest): Promise<{ repo: Repository; config: ClientConfig; fetcher: Fetcher; offline: boolean }> {
+export interface Configured {
+  repo: Repository;
+  config: ClientConfig;
+  fetcher: Fetcher;
+  cache: ObjectCache;
+  offline: boolean;
+  /** The current revision again, verified (stale replicas skipped); it shares the cache and does not close it. */
+  reopen: () => Promise<Repository>;
+}
+
+export async function openConfigured(r: ConfiguredRequest): Promise<Configured> {
   const fqrn = expandRepositoryName(r.name, { root: r.configRoot, env: r.env, overrides: r.overrides });
   const config = loadClientConfig({ fqrn, root: r.configRoot, env: r.env, overrides: r.overrides });
   for (const w of config.warnings) log.debug(w);
@@ -103,12 +113,12 @@ export async function openConfigured(r: ConfiguredRequest): Promise<{ repo: Repo
   const masterKeys = configuredKeys(config, r.keys).map((k) => k.key);
   const cache = openCache(config);
   const state = TrustState.default();
-  try {
+  const online = async (ownsCache: boolean) => {
     for (let tries = 1; ; tries++) {
       try {
-        const repo = await Repository.open({ source: fetcher, fqrn, masterKeys, state, cache });
+        const repo = await Repository.open({ source: fetcher, fqrn, masterKeys, state, cache, ownsCache });
         saveSignedFiles(cache.dir, fqrn, repo);
-        return { repo, config, fetcher, offline: false };
+        return repo;
       } catch (err) {
         if (err instanceof StaleManifestError && tries < fetcher.hosts.length) {
           log.warn(`${fetcher.currentHost}: ${err.message.replace(/^[^:]*: /, "")}; skipping this stale replica`);
@@ -118,6 +128,10 @@ export async function openConfigured(r: ConfiguredRequest): Promise<{ repo: Repo
         throw err;
       }
     }
+  };
+  const reopen = () => online(false);
+  try {
+    return { repo: await online(true), config, fetcher, cache, offline: false, reopen };
   } catch (err) {
     const copy = signedCopy(cache.dir, fqrn, "published");
     if (!(err instanceof RepositoryError) || err instanceof StaleManifestError || !/every server failed/.test(err.message) || !exists(copy)) {
@@ -127,7 +141,7 @@ export async function openConfigured(r: ConfiguredRequest): Promise<{ repo: Repo
     const since = statSync(copy).mtime;
     const repo = await Repository.open({ source: new OfflineSource(cache.dir, fqrn, fetcher), fqrn, masterKeys, state, cache });
     log.warn(`${fqrn}: offline: no server answered; reading revision ${repo.manifest.revision} from the cache, as last verified online at ${since.toISOString()}`);
-    return { repo, config, fetcher, offline: true };
+    return { repo, config, fetcher, cache, offline: true, reopen };
   }
 }
 
