@@ -2,9 +2,11 @@
 # `cvm publish sync` of 10,000 small files plus 1 GB of mixed data (half random,
 # half text), against `tar -czf` of the same tree in the same run.
 # Prints files/s, MB/s and the ratio cvm / tar. Target: ratio <= 1.0.
+# CVM=/path/to/cvm compares another build (e.g. the previous commit's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x dist/cvm ] || node_modules/.bin/bun build.ts
+[ -n "${CVM:-}" ] || [ -x dist/cvm ] || node_modules/.bin/bun build.ts
+cvm=${CVM:-dist/cvm}
 bun=${BUN:-node_modules/.bin/bun}
 small=${SMALL_FILES:-10000}
 large=${LARGE_BYTES:-1073741824}
@@ -17,9 +19,9 @@ sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
 cat "$work"/src/large/* > /dev/null   # both runs start from a warm page cache
 mb=$(du -sm --apparent-size "$work/src" | cut -f1)
 
-dist/cvm publish init bench.example.org --storage "$work/srv" --keys "$work/keys" > /dev/null
+"$cvm" publish init bench.example.org --storage "$work/srv" --keys "$work/keys" > /dev/null
 t0=$(date +%s.%N)
-dist/cvm publish sync bench.example.org "$work/src" > "$work/sync.out"
+"$cvm" publish sync bench.example.org "$work/src" > "$work/sync.out"
 t1=$(date +%s.%N)
 tar -czf "$work/tree.tgz" -C "$work/src" .
 t2=$(date +%s.%N)

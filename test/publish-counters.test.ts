@@ -8,6 +8,14 @@ import { DirectorySource } from "../src/cvmfs/source";
 import { loadMasterKeys } from "../src/cvmfs/keys";
 import { COUNTER_NAMES, type Counters } from "../src/cvmfs/dirent";
 import { recountSelf } from "../src/cvmfs/counters";
+import { Database } from "bun:sqlite";
+import { readFileSync } from "node:fs";
+import { inflateSync } from "node:zlib";
+import { CatalogReader } from "../src/cvmfs/catalog-reader";
+import { hashBytes, objectPath } from "../src/cvmfs/hash";
+import { buildCatalog, type BuildContext, type BuiltCatalog, type PreviousCatalog } from "../src/cvmfs/publish/catalogs";
+import { LocalStorage } from "../src/cvmfs/publish/storage";
+import type { SourceNode } from "../src/cvmfs/publish/tree";
 
 // Statistics counters as upstream's checker wants them (spec §2.4): self_* counts a
 // catalog's own rows; subtree_* counts only the nested catalogs below it.
@@ -101,4 +109,43 @@ describe("catalog statistics: subtree_* counts only the nested catalogs below", 
       subtree: counters({ dir: 5, regular: 8, symlink: 1, file_size: 5 + 10 + 9, nested: 1 }),
     });
   }, 30_000);
+});
+
+describe("a previous catalog whose counters do not add up", () => {
+  // / with a nested catalog /n holding one file, built directly (no scan).
+  const node = (path: string, kind: "dir" | "file", children?: SourceNode[]): SourceNode => ({
+    path, name: path.slice(path.lastIndexOf("/") + 1), abs: "", kind, mode: kind === "dir" ? 0o40755 : 0o100644, uid: 0, gid: 0,
+    size: kind === "dir" ? 4096 : 3, mtime: 1_700_000_000, mtimeNs: 0, dev: 1n, ino: 1n, nlink: 1, children, catalogRoot: kind === "dir",
+  });
+  const tree = () => node("", "dir", [node("/n", "dir", [node("/n/f", "file")])]);
+  const context = (store: LocalStorage, revision: number, previous: Map<string, PreviousCatalog>): BuildContext => ({
+    content: new Map([["/n/f", { hash: hashBytes("sha1", "f"), compressed: true }]]), previous, storage: store,
+    algorithm: "sha1", revision, ttl: 240, now: 1_700_000_000, workDir: store.workDir, catalogFiles: 0,
+  });
+
+  test("is written again, not reused (a catalog from a writer that counted subtree_* inclusively)", () => {
+    const store = new LocalStorage(join(work, "unit"));
+    store.createSkeleton();
+    mkdirSync(store.workDir);
+    const nested: BuiltCatalog[] = [];
+    buildCatalog(tree(), { ...context(store, 1, new Map()), onBuilt: (c) => { if (c.path === "/n") nested.push(c); } });
+    // the /n catalog as published, and a copy with an inclusive subtree_dir as older cvm wrote it
+    const file = (name: string) => {
+      const f = join(work, name);
+      writeFileSync(f, inflateSync(readFileSync(join(store.root, objectPath(nested[0].hash, "C")))));
+      return f;
+    };
+    const good = file("n-good.sqlite"), stale = file("n-stale.sqlite");
+    const db = new Database(stale);
+    db.run("UPDATE statistics SET value = 1 WHERE counter = 'subtree_dir'");
+    db.close();
+    const previous = (f: string) => new Map([["/n", { reader: CatalogReader.open(f, f), hash: nested[0].hash, size: nested[0].size }]]);
+    const written = (f: string) => {
+      const out = new Map<string, boolean>();
+      buildCatalog(tree(), { ...context(store, 2, previous(f)), onBuilt: (c) => out.set(c.path, c.written) });
+      return out.get("/n");
+    };
+    expect(written(good)).toBe(false); // unchanged and consistent: reused
+    expect(written(stale)).toBe(true); // unchanged rows, wrong counters: written again
+  });
 });

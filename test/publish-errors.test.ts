@@ -115,6 +115,7 @@ describe("storage problems", () => {
       expect(readFileSync(join(small, ".cvmfspublished")).equals(before)).toBe(true);
       const gc = await cvm(["publish", "gc", fqrn, "--json"], { env: e });
       expect(gc.code).toBe(0);
+      expect(JSON.parse(gc.stdout).removed.length).toBeGreaterThan(0); // the chunks stored before the disk filled
       writeFileSync(join(source, "big.bin"), "small now\n");
       const again = await cvm(["publish", "sync", fqrn, source, "--json"], { env: e });
       expect(again.stderr).toBe("");

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { CatalogWriter } from "../catalog-writer";
 import type { CatalogReader } from "../catalog-reader";
@@ -18,7 +18,7 @@ export interface PreviousCatalog { reader: CatalogReader; hash: ContentHash; siz
 /** A catalog ready for its parent: `total` is its self_* plus subtree_*, what the parent's subtree_* adds up. */
 export interface BuiltCatalog extends NestedCatalogRef { total: Counters; written: boolean; }
 
-interface BuildContext {
+export interface BuildContext {
   content: Map<string, FileContent>;       // by repository path
   previous: Map<string, PreviousCatalog>;  // by mountpoint
   storage: LocalStorage;
@@ -130,6 +130,7 @@ export function buildCatalog(root: SourceNode, ctx: BuildContext): BuiltCatalog 
   for (const n of nested) writer.addNested({ path: n.path, hash: n.hash, size: n.size }, n.total);
   const total = totalOf(writer.finish());
   const bytes = readFileSync(file);
+  rmSync(file); // the object holds it now; the work directory stays as small as one catalog
   const obj = makeObject(bytes, ctx.algorithm);
   ctx.storage.put(obj, "C");
   const built = { path: root.path, hash: obj.hash, size: bytes.length, total, written: true };

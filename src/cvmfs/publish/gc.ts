@@ -1,4 +1,5 @@
-import { existsSync, lstatSync, mkdirSync, readdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { createPublicKey } from "node:crypto";
 import { join } from "node:path";
 import { CatalogReader } from "../catalog-reader";
@@ -37,6 +38,8 @@ export async function collectGarbage(o: { fqrn: string; storage: string; keysDir
   if (!storage.isStorage() || !existsSync(join(o.storage, ".cvmfspublished")))
     throw new RepositoryError(`${o.storage}: not a published repository storage (no data/txn or .cvmfspublished)`);
   const release = acquirePublishLock(storage.root);
+  // Catalogs are read in the system's temporary directory: the storage may be the disk that is full.
+  const scratch = mkdtempSync(join(tmpdir(), "cvm-gc-"));
   let repo: Repository | undefined;
   try {
     if (!o.dryRun) storage.clearTransactions();
@@ -59,7 +62,7 @@ export async function collectGarbage(o: { fqrn: string; storage: string; keysDir
         else keep.add(objectPath(hash, SUFFIX_OF[ref.type]));
       }
     }
-    const catalogs = await markCatalogs(source, catalogRoots, keep, storage.workDir);
+    const catalogs = await markCatalogs(source, catalogRoots, keep, scratch);
 
     const removed: string[] = [];
     let removedBytes = 0;
@@ -75,14 +78,13 @@ export async function collectGarbage(o: { fqrn: string; storage: string; keysDir
     return { revisions: [...new Set(tags.map((t) => t.revision))].sort((a, b) => a - b), catalogs, kept: keep.size, removed, removedBytes };
   } finally {
     repo?.close();
-    storage.removeWorkDir();
+    rmSync(scratch, { recursive: true, force: true });
     release();
   }
 }
 
 /** Adds every catalog reachable from `roots`, and every object they name, to `keep`; returns how many catalogs were read. */
 async function markCatalogs(source: DirectorySource, roots: ContentHash[], keep: Set<string>, workDir: string): Promise<number> {
-  mkdirSync(workDir, { recursive: true, mode: 0o700 });
   const queue = [...roots];
   let read = 0;
   while (queue.length) {

@@ -53,9 +53,11 @@ export function acquirePublishLock(storageDir: string): () => void {
       closeSync(fd);
       continue;
     }
-    // For people and tools that look: who holds it (the lock itself is the flock).
-    ftruncateSync(fd, 0);
-    writeSync(fd, `${process.pid}@${hostname()}\n`, 0);
+    // For people and tools that look: who holds it. Only a note (the lock is the flock), so a full disk does not stop us here.
+    try {
+      ftruncateSync(fd, 0);
+      writeSync(fd, `${process.pid}@${hostname()}\n`, 0);
+    } catch { /* the flock is held all the same */ }
     return () => {
       try { unlinkSync(path); } catch { /* removed by hand: the flock still excluded everyone until now */ }
       closeSync(fd);
