@@ -7,7 +7,7 @@ import { Repository } from "../src/cvmfs/repository";
 import { DirectorySource } from "../src/cvmfs/source";
 import { loadMasterKeys } from "../src/cvmfs/keys";
 import { COUNTER_NAMES, type Counters } from "../src/cvmfs/dirent";
-import { recountSelf } from "../src/cvmfs/counters";
+import { counterMismatches, recountSelf, storedCounters, subtreeOf } from "../src/cvmfs/counters";
 import { Database } from "bun:sqlite";
 import { readFileSync } from "node:fs";
 import { inflateSync } from "node:zlib";
@@ -92,8 +92,17 @@ describe("catalog statistics: subtree_* counts only the nested catalogs below", 
     });
   });
 
-  test("recountSelf gives each catalog's self_* from its rows", async () => {
-    for (const [mountpoint, s] of await catalogStats()) expect({ mountpoint, ...s.recounted }).toEqual({ mountpoint, ...s.self });
+  test("recountSelf gives each catalog's self_* from its rows; subtreeOf each subtree_* from the nested catalogs' counters", async () => {
+    const stats = await catalogStats();
+    for (const [mountpoint, s] of stats) expect({ mountpoint, ...s.recounted }).toEqual({ mountpoint, ...s.self });
+    expect(subtreeOf([stats.get("/a")!, stats.get("/c")!])).toEqual(stats.get("/")!.subtree);
+    expect(subtreeOf([])).toEqual(ZERO);
+    // what verify reports for an inclusive count, in upstream's words
+    const inclusive = storedCounters({ subtree_dir: 1, subtree_regular: 3, subtree_symlink: 1, subtree_file_size: 10 }).subtree;
+    expect(counterMismatches("subtree", ZERO, inclusive)).toEqual([
+      "subtree_regular (expected: 0 / in catalog: 3)", "subtree_symlink (expected: 0 / in catalog: 1)",
+      "subtree_dir (expected: 0 / in catalog: 1)", "subtree_file_size (expected: 0 / in catalog: 10)",
+    ]);
   });
 
   test("reused nested catalogs feed the parent the same numbers", async () => {

@@ -59,3 +59,12 @@ export function storedCounters(statistics: Record<string, number>): { self: Coun
 export const totalOf = (c: { self: Counters; subtree: Counters }): Counters => addCounters(addCounters(zeroCounters(), c.self), c.subtree);
 
 export const sameCounters = (a: Counters, b: Counters): boolean => COUNTER_NAMES.every((n) => a[n] === b[n]);
+
+/** subtree_* as a catalog must store it, from the stored counters of its direct nested catalogs. */
+export const subtreeOf = (nested: { self: Counters; subtree: Counters }[]): Counters =>
+  nested.reduce((sum, n) => addCounters(sum, totalOf(n)), zeroCounters());
+
+/** Differences in upstream's wording: `subtree_dir (expected: 0 / in catalog: 1)`. */
+export function counterMismatches(prefix: "self" | "subtree", expected: Counters, stored: Counters): string[] {
+  return COUNTER_NAMES.filter((n) => expected[n] !== stored[n]).map((n) => `${prefix}_${n} (expected: ${expected[n]} / in catalog: ${stored[n]})`);
+}

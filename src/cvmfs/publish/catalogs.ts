@@ -2,7 +2,7 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { CatalogWriter } from "../catalog-writer";
 import type { CatalogReader } from "../catalog-reader";
-import { addCounters, recountSelf, sameCounters, storedCounters, totalOf } from "../counters";
+import { addCounters, countEntry, sameCounters, storedCounters, totalOf } from "../counters";
 import { zeroCounters, type Chunk, type Counters, type Dirent, type NestedCatalogRef } from "../dirent";
 import { toHex, type ContentHash, type HashAlgorithm } from "../hash";
 import { makeObject } from "../object";
@@ -64,22 +64,34 @@ function entryKey(d: Dirent, chunks: Chunk[] | undefined): string {
     chunks?.map((c) => `${c.offset}:${c.size}:${toHex(c.hash)}`) ?? null]);
 }
 
-function previousKey(p: PreviousCatalog): string {
+/** The previous catalog's canonical text, and its self_* recounted from its rows on the same pass. */
+function readPrevious(p: PreviousCatalog): { key: string; self: Counters } {
   const rows: string[] = [];
-  for (const d of p.reader.entries()) rows.push(entryKey(d, d.chunked ? p.reader.chunks(d.path) : undefined));
+  const self = zeroCounters();
+  for (const d of p.reader.entries()) {
+    const chunks = d.chunked ? p.reader.chunks(d.path) : undefined;
+    rows.push(entryKey(d, chunks));
+    countEntry(self, d);
+    self.chunks += chunks?.length ?? 0;
+  }
+  const nested = p.reader.nested();
+  self.nested = nested.length;
   rows.sort();
-  return rows.join("\n") + "\n" + p.reader.nested().map((n) => `${n.path}=${toHex(n.hash)}`).sort().join("\n");
+  return { key: rows.join("\n") + "\n" + nested.map((n) => `${n.path}=${toHex(n.hash)}`).sort().join("\n"), self };
 }
 
 /**
- * The previous catalog's total for its parent, or undefined when its stored
- * counters are not what its rows and nested catalogs add up to (a catalog from
- * an older writer): such a catalog is written again rather than reused.
+ * The previous catalog's total for its parent when nothing in it changed, or
+ * undefined. Also undefined when its stored counters are not what its rows and
+ * nested catalogs add up to (a catalog from an older writer that counted
+ * subtree_* inclusively): such a catalog is written again rather than reused.
  */
-function reusableTotal(p: PreviousCatalog, nested: BuiltCatalog[]): Counters | undefined {
+function reusableTotal(p: PreviousCatalog, key: string, nested: BuiltCatalog[]): Counters | undefined {
+  const previous = readPrevious(p);
+  if (previous.key !== key) return undefined;
   const stored = storedCounters(p.reader.statistics());
   const subtree = nested.reduce((sum, n) => addCounters(sum, n.total), zeroCounters());
-  if (!sameCounters(stored.self, recountSelf(p.reader)) || !sameCounters(stored.subtree, subtree)) return undefined;
+  if (!sameCounters(stored.self, previous.self) || !sameCounters(stored.subtree, subtree)) return undefined;
   return totalOf(stored);
 }
 
@@ -109,7 +121,7 @@ export function buildCatalog(root: SourceNode, ctx: BuildContext): BuiltCatalog 
   const previous = ctx.previous.get(root.path);
   if (previous && root.path !== "") {
     const key = entries.map((e) => entryKey(e.dirent, e.chunks)).sort().join("\n") + "\n" + nested.map((n) => `${n.path}=${toHex(n.hash)}`).sort().join("\n");
-    const total = key === previousKey(previous) ? reusableTotal(previous, nested) : undefined;
+    const total = reusableTotal(previous, key, nested);
     if (total) {
       const kept = { path: root.path, hash: previous.hash, size: previous.size, total, written: false };
       ctx.onBuilt?.(kept);
