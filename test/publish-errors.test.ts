@@ -107,7 +107,8 @@ describe("storage problems", () => {
       const e = { ...env, CVM_CONFIG_DIR: join(work, "config-full") };
       expect((await cvm(["publish", "init", fqrn, "--storage", small, "--keys", keys], { env: e })).code).toBe(0);
       mkdirSync(source);
-      writeFileSync(join(source, "big.bin"), randomBytes(8 << 20)); // incompressible, twice the space
+      // incompressible, twice the space, in 1 MB files: some are stored whole before the disk fills
+      for (let i = 0; i < 8; i++) writeFileSync(join(source, `part-${i}.bin`), randomBytes(1 << 20));
       const before = readFileSync(join(small, ".cvmfspublished"));
       const r = await cvm(["publish", "sync", fqrn, source], { env: e });
       expect(r.stderr).toBe(`cvm: ${small}: no space left on device while storing objects; free some space and publish again ('cvm publish gc' removes what this attempt stored)\n`);
@@ -115,8 +116,8 @@ describe("storage problems", () => {
       expect(readFileSync(join(small, ".cvmfspublished")).equals(before)).toBe(true);
       const gc = await cvm(["publish", "gc", fqrn, "--json"], { env: e });
       expect(gc.code).toBe(0);
-      expect(JSON.parse(gc.stdout).removed.length).toBeGreaterThan(0); // the chunks stored before the disk filled
-      writeFileSync(join(source, "big.bin"), "small now\n");
+      expect(JSON.parse(gc.stdout).removed.length).toBeGreaterThan(0); // the files stored before the disk filled
+      for (let i = 1; i < 8; i++) rmSync(join(source, `part-${i}.bin`));
       const again = await cvm(["publish", "sync", fqrn, source, "--json"], { env: e });
       expect(again.stderr).toBe("");
       expect(JSON.parse(again.stdout).revision).toBe(2);
