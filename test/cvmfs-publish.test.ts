@@ -180,14 +180,19 @@ describe("cvm publish + cvm fs: round trip", () => {
   });
 
   test("a second publisher on the same storage is refused", async () => {
+    // A real holder of the lock, as another publisher (or flock(1) in an operator's script) holds it.
     const lock = join(storage, ".cvm_publish.lock");
-    writeFileSync(lock, `${process.pid}@${(await import("node:os")).hostname()}\n`);
+    const holder = Bun.spawn(["flock", "-n", "-o", lock, "sh", "-c", "echo held; exec sleep 120"], { stdout: "pipe" });
     try {
+      const reader = holder.stdout.getReader();
+      expect(new TextDecoder().decode((await reader.read()).value)).toBe("held\n");
       const r = await sync();
       expect(r.code).toBe(1);
-      expect(r.stderr).toContain(`another publish is running (lock held by pid ${process.pid}`);
+      expect(r.stderr).toContain("another publish is running (locked by pid ");
+      expect(r.stderr).toContain("try again when it has finished");
     } finally {
-      unlinkSync(lock);
+      holder.kill(9);
+      await holder.exited;
     }
   });
 });
