@@ -4,7 +4,7 @@
  * a cleanup that leaves no mount behind whatever state the daemon is in.
  */
 import { existsSync } from "node:fs";
-import { abortConnectionId, isFuseMount, mountAt, unmountFuse } from "../../src/fuse/mount";
+import { abortConnectionId, ensureFusectl, isFuseMount, mountAt, unmountFuse } from "../../src/fuse/mount";
 
 export const IS_ROOT = process.getuid?.() === 0;
 /** Root with /dev/fuse: CI on this machine kind. */
@@ -47,5 +47,5 @@ export async function cleanupMount(mountpoint: string): Promise<void> {
       await unmountFuse(mountpoint, { method: "mount", lazy: true });
     } catch { /* aborting below still frees every waiter */ }
   }
-  if (existsSync(`/sys/fs/fuse/connections/${m.dev}`)) abortConnectionId(m.dev);
+  if (ensureFusectl() && existsSync(`/sys/fs/fuse/connections/${m.dev}`)) abortConnectionId(m.dev);
 }
