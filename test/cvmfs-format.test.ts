@@ -6,16 +6,16 @@ import { join } from "node:path";
 import { inflateSync } from "node:zlib";
 import { cvm, run } from "./helpers/run";
 import { testWith } from "./helpers/tools";
-import { md5Pair } from "../src/cvmfs/md5path";
-import { hashBytes, objectPath, parseHex, toHex } from "../src/cvmfs/hash";
-import { makeObject } from "../src/cvmfs/object";
-import { manifestLetter, parseManifest } from "../src/cvmfs/manifest";
-import { isExpired, parseWhitelist, whitelistLetter } from "../src/cvmfs/whitelist";
-import { serializeXattrs, parseXattrs } from "../src/cvmfs/xattr";
-import { expandSymlink } from "../src/cvmfs/symlink";
+import { md5Pair } from "../src/cvmfs/format/md5path";
+import { hashBytes, objectPath, parseHex, toHex } from "../src/cvmfs/format/hash";
+import { makeObject } from "../src/cvmfs/format/object";
+import { manifestLetter, parseManifest } from "../src/cvmfs/format/manifest";
+import { isExpired, parseWhitelist, whitelistLetter } from "../src/cvmfs/format/whitelist";
+import { serializeXattrs, parseXattrs } from "../src/cvmfs/format/xattr";
+import { expandSymlink } from "../src/cvmfs/format/symlink";
 import { Chunker } from "../src/cvmfs/publish/chunker";
-import { builtInMasterKeys } from "../src/cvmfs/keys";
-import { COUNTER_NAMES } from "../src/cvmfs/dirent";
+import { builtInMasterKeys } from "../src/cvmfs/format/keys";
+import { COUNTER_NAMES } from "../src/cvmfs/format/dirent";
 
 const FQRN = "format.example.org";
 let work: string, storage: string, keys: string, env: Record<string, string>;
@@ -246,7 +246,7 @@ describe("other hash algorithms, older catalogs, key settings, resign", () => {
   }
 
   test("a catalog of an older schema revision (no mtimens, no bind_mountpoints) reads", async () => {
-    const { CatalogReader } = await import("../src/cvmfs/catalog-reader");
+    const { CatalogReader } = await import("../src/cvmfs/format/catalog-reader");
     const file = join(work, "rev2.sqlite");
     const db = new Database(file, { create: true });
     db.exec("CREATE TABLE properties (key TEXT, value TEXT, CONSTRAINT pk_properties PRIMARY KEY (key))");
@@ -273,7 +273,7 @@ describe("other hash algorithms, older catalogs, key settings, resign", () => {
     const r = await cvm(["fs", "ls", storage, "--fqrn", FQRN], { env: { ...env, CVMFS_KEYS_DIR: keys } });
     expect(r.code).toBe(0);
     expect(r.stdout).toBe("dir\nfile\nlink\n");
-    const { loadMasterKeys } = await import("../src/cvmfs/keys");
+    const { loadMasterKeys } = await import("../src/cvmfs/format/keys");
     const pubs = readdirSync(keys).filter((f) => f.endsWith(".pub")).sort();
     expect(pubs).toContain(`${FQRN}.pub`);
     expect(loadMasterKeys({ env: { CVMFS_KEYS_DIR: keys } }).map((k) => k.name)).toEqual(pubs); // no built-in key left

@@ -145,10 +145,10 @@ describe("cvm publish + cvm fs: round trip", () => {
     const all = await fs("verify", "--all", "--json");
     expect(JSON.parse(all.stdout).revisions).toEqual(expect.arrayContaining([1, 2, 3]));
     // the old revision, read through the library
-    const { Repository } = await import("../src/cvmfs/repository");
-    const { DirectorySource } = await import("../src/cvmfs/source");
-    const { loadMasterKeys } = await import("../src/cvmfs/keys");
-    const { parseHex } = await import("../src/cvmfs/hash");
+    const { Repository } = await import("../src/cvmfs/client/repository");
+    const { DirectorySource } = await import("../src/cvmfs/client/source");
+    const { loadMasterKeys } = await import("../src/cvmfs/format/keys");
+    const { parseHex } = await import("../src/cvmfs/format/hash");
     const repo = await Repository.open({ source: new DirectorySource(storage), fqrn: FQRN, masterKeys: loadMasterKeys({ keysDir: keys }).map((k) => k.key), state: null });
     const old = await repo.atRoot(parseHex(oldRoot));
     const pieces: Uint8Array[] = [];

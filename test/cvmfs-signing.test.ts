@@ -7,12 +7,12 @@ import { promisify } from "node:util";
 import { run } from "./helpers/run";
 import { testWith } from "./helpers/tools";
 import { RepositoryError } from "../src/cvmfs/errors";
-import { hashBytes, toHex, type ContentHash, type HashAlgorithm } from "../src/cvmfs/hash";
-import { assembleSigned, checkLetterHash, splitSigned } from "../src/cvmfs/signed-text";
-import { manifestLetter, parseManifest, signManifest, verifyManifest, type Manifest } from "../src/cvmfs/manifest";
-import { daysLeft, isExpired, isListed, parseWhitelist, signWhitelist, verifyWhitelist, whitelistLetter } from "../src/cvmfs/whitelist";
-import { certificateFingerprint, certificatePublicKey, formatFingerprint, generateRepositoryCertificate, repositoryCertificateCommonName } from "../src/cvmfs/certificate";
-import { builtInMasterKeys, loadMasterKeys } from "../src/cvmfs/keys";
+import { hashBytes, toHex, type ContentHash, type HashAlgorithm } from "../src/cvmfs/format/hash";
+import { assembleSigned, checkLetterHash, splitSigned } from "../src/cvmfs/format/signed-text";
+import { manifestLetter, parseManifest, signManifest, verifyManifest, type Manifest } from "../src/cvmfs/format/manifest";
+import { daysLeft, isExpired, isListed, parseWhitelist, signWhitelist, verifyWhitelist, whitelistLetter } from "../src/cvmfs/format/whitelist";
+import { certificateFingerprint, certificatePublicKey, formatFingerprint, generateRepositoryCertificate, repositoryCertificateCommonName } from "../src/cvmfs/format/certificate";
+import { builtInMasterKeys, loadMasterKeys } from "../src/cvmfs/format/keys";
 
 const FQRN = "signing.example.org";
 const sslTest = testWith("openssl");

@@ -114,8 +114,8 @@ describe("cvm fs refuses a tampered repository, naming what failed, serving noth
   test("whitelist, parser: a signed letter whose expiry line is malformed (month 13)", async () => {
     const dir = copyStorage();
     const { loadPublisherKeys } = await import("../src/cvmfs/publish/keys");
-    const { signWhitelist } = await import("../src/cvmfs/whitelist");
-    const { certificateFingerprint, formatFingerprint } = await import("../src/cvmfs/certificate");
+    const { signWhitelist } = await import("../src/cvmfs/format/whitelist");
+    const { certificateFingerprint, formatFingerprint } = await import("../src/cvmfs/format/certificate");
     const k = loadPublisherKeys(keys, FQRN);
     const letter = `20260101000000\nE20261301000000\nN${FQRN}\n${formatFingerprint(certificateFingerprint(k.certificatePem))}\n`;
     writeFileSync(join(dir, ".cvmfswhitelist"), signWhitelist(letter, k.masterKey));
@@ -137,8 +137,8 @@ describe("cvm fs refuses a tampered repository, naming what failed, serving noth
   test("a whitelist that does not list the certificate", async () => {
     const dir = copyStorage();
     const { loadPublisherKeys } = await import("../src/cvmfs/publish/keys");
-    const { signWhitelist, whitelistLetter } = await import("../src/cvmfs/whitelist");
-    const { hashBytes } = await import("../src/cvmfs/hash");
+    const { signWhitelist, whitelistLetter } = await import("../src/cvmfs/format/whitelist");
+    const { hashBytes } = await import("../src/cvmfs/format/hash");
     const k = loadPublisherKeys(keys, FQRN);
     const letter = whitelistLetter({ fqrn: FQRN, fingerprints: [hashBytes("sha1", "some other certificate")], now: new Date(), validDays: 30 });
     writeFileSync(join(dir, ".cvmfswhitelist"), signWhitelist(letter, k.masterKey));

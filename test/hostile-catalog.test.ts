@@ -7,8 +7,8 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, write
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { inflateSync } from "node:zlib";
-import { md5Pair } from "../src/cvmfs/md5path";
-import { hashBytes, toHex } from "../src/cvmfs/hash";
+import { md5Pair } from "../src/cvmfs/format/md5path";
+import { hashBytes, toHex } from "../src/cvmfs/format/hash";
 import { cvm } from "./helpers/run";
 import { publishManifest, putObject, readManifest, rewriteCatalogs, type HostileRepo } from "./helpers/hostile-repo";
 

@@ -4,8 +4,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { cvm } from "./helpers/run";
-import { makeObject } from "../src/cvmfs/object";
-import { objectPath } from "../src/cvmfs/hash";
+import { makeObject } from "../src/cvmfs/format/object";
+import { objectPath } from "../src/cvmfs/format/hash";
 import { publishRevision } from "../src/cvmfs/publish/sync";
 
 // gc removes what failed publishes stored and nothing any tagged revision needs.

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { inflateSync } from "node:zlib";
-import { objectPath } from "../src/cvmfs/hash";
+import { objectPath } from "../src/cvmfs/format/hash";
 import { DEFAULT_CHUNKING } from "../src/cvmfs/publish/chunker";
 import { IngestPool, type IngestResult } from "../src/cvmfs/publish/ingest-pool";
 import { LocalStorage } from "../src/cvmfs/publish/storage";

@@ -3,9 +3,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { CVM, cvm, run } from "./helpers/run";
-import { Repository } from "../src/cvmfs/repository";
-import { DirectorySource } from "../src/cvmfs/source";
-import { loadMasterKeys } from "../src/cvmfs/keys";
+import { Repository } from "../src/cvmfs/client/repository";
+import { DirectorySource } from "../src/cvmfs/client/source";
+import { loadMasterKeys } from "../src/cvmfs/format/keys";
 import { testWith } from "./helpers/tools";
 
 // One publisher per storage at a time, whatever the timing: concurrent publishers

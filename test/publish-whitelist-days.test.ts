@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cvm } from "./helpers/run";
-import { MAX_WHITELIST_DAYS } from "../src/cvmfs/whitelist";
+import { MAX_WHITELIST_DAYS } from "../src/cvmfs/format/whitelist";
 
 // Whitelist lifetimes are capped at 10 years (MAX_WHITELIST_DAYS): beyond it,
 // a usage error (exit 2) with one `cvm:` line, and nothing written.

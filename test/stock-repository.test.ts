@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { expandSymlink } from "../src/cvmfs/symlink";
+import { expandSymlink } from "../src/cvmfs/format/symlink";
 import { cvm, run, ROOT } from "./helpers/run";
 
 const FIXTURE = join(ROOT, "test", "fixtures", "small.cern.ch");

@@ -25,6 +25,6 @@ export async function open(args: RepoArgs, rawArgs: string[] = []) {
     const { UsageError } = await import("../../src/cli/errors");
     throw new UsageError(`-o and --config-root apply to a repository given by name, not to ${args.repo}`);
   }
-  const { openRepository } = await import("../../src/cvmfs/open");
+  const { openRepository } = await import("../../src/cvmfs/client/open-location");
   return openRepository({ location: args.repo, fqrn: args.fqrn, keys: args.keys });
 }

@@ -18,7 +18,7 @@ export default defineCommand({
     if (args.type !== undefined && !kinds[args.type]) throw new UsageError(`--type '${args.type}': expected f, d or l`);
     const repo = await open(args, rawArgs);
     try {
-      const { globToRegExp } = await import("../../src/cvmfs/glob");
+      const { globToRegExp } = await import("../../src/cvmfs/client/glob");
       const name = args.name !== undefined ? globToRegExp(args.name) : undefined;
       const kind = args.type !== undefined ? kinds[args.type] : undefined;
       const { escapeName } = await import("../../src/cli/output");

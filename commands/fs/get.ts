@@ -11,7 +11,7 @@ export default defineCommand({
   async run({ args, rawArgs }) {
     const repo = await open(args, rawArgs);
     try {
-      const { exportTree } = await import("../../src/cvmfs/export");
+      const { exportTree } = await import("../../src/cvmfs/client/export");
       const s = await exportTree(repo, args.path, args.dest);
       const { log } = await import("../../src/cli/log");
       log.info(`${args.dest}: ${s.files} files (${(s.bytes / 1048576).toFixed(1)} MB), ${s.dirs} directories, ${s.symlinks} symlinks, ${s.hardlinks} hardlinks`);

@@ -7,7 +7,7 @@ export default defineCommand({
   async run({ args, rawArgs }) {
     const repo = await open(args, rawArgs);
     try {
-      const { repositoryInfo } = await import("../../src/cvmfs/describe");
+      const { repositoryInfo } = await import("../../src/cvmfs/client/describe");
       const info = await repositoryInfo(repo);
       if (args.json) return (await import("../../src/cli/output")).printJson(info);
       const lines: [string, string][] = [

@@ -14,7 +14,7 @@ export default defineCommand({
     const repo = await open(args, rawArgs);
     try {
       const entries = await repo.list(args.path ?? "/");
-      const { describeDirent, modeString } = await import("../../src/cvmfs/describe");
+      const { describeDirent, modeString } = await import("../../src/cvmfs/client/describe");
       if (args.json) return (await import("../../src/cli/output")).printJson(entries.map((e) => describeDirent(e)));
       const { escapeName, printTable } = await import("../../src/cli/output");
       if (!args.long) return void process.stdout.write(entries.map((e) => escapeName(e.name) + "\n").join(""));

@@ -8,7 +8,7 @@ export default defineCommand({
     const repo = await open(args, rawArgs);
     try {
       const d = await repo.stat(args.path ?? "/");
-      const { describeDirent } = await import("../../src/cvmfs/describe");
+      const { describeDirent } = await import("../../src/cvmfs/client/describe");
       const info = describeDirent(d, d.chunked ? await repo.chunks(d) : undefined);
       if (args.json) return (await import("../../src/cli/output")).printJson(info);
       const { escapeName } = await import("../../src/cli/output");

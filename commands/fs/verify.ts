@@ -8,7 +8,7 @@ export default defineCommand({
   async run({ args, rawArgs }) {
     const repo = await open(args, rawArgs);
     try {
-      const { verifyRepository } = await import("../../src/cvmfs/verify");
+      const { verifyRepository } = await import("../../src/cvmfs/client/verify");
       const { Progress } = await import("../../src/cli/progress");
       const progress = new Progress("verifying", 0);
       const r = await verifyRepository(repo, { all: args.all, onProgress: (n) => progress.update(n, "objects", n) });

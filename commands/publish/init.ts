@@ -13,12 +13,12 @@ export default defineCommand({
   },
   async run({ args }) {
     const { validateFqrn, defaultKeysDir } = await import("../../src/cvmfs/publish/config");
-    const { parseAlgorithmName } = await import("../../src/cvmfs/hash");
+    const { parseAlgorithmName } = await import("../../src/cvmfs/format/hash");
     const { initRepository } = await import("../../src/cvmfs/publish/init");
-    const { toHex } = await import("../../src/cvmfs/hash");
+    const { toHex } = await import("../../src/cvmfs/format/hash");
     const fqrn = validateFqrn(args.fqrn);
     const { positiveInteger } = await import("../../src/cli/args");
-    const { MAX_WHITELIST_DAYS } = await import("../../src/cvmfs/whitelist");
+    const { MAX_WHITELIST_DAYS } = await import("../../src/cvmfs/format/whitelist");
     let algorithm;
     try { algorithm = parseAlgorithmName(args["hash-algorithm"]); } catch (err) { throw new UsageError(`--hash-algorithm: ${(err as Error).message}`); }
     const keysDir = args.keys ?? defaultKeysDir();

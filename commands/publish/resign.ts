@@ -13,7 +13,7 @@ export default defineCommand({
     const { writeWhitelist } = await import("../../src/cvmfs/publish/init");
     const fqrn = validateFqrn(args.fqrn);
     const { positiveInteger } = await import("../../src/cli/args");
-    const { MAX_WHITELIST_DAYS } = await import("../../src/cvmfs/whitelist");
+    const { MAX_WHITELIST_DAYS } = await import("../../src/cvmfs/format/whitelist");
     const days = positiveInteger(args.days, "days", MAX_WHITELIST_DAYS);
     const c = readPublisherConfig(fqrn, { storage: args.storage, keys: args.keys });
     const expires = writeWhitelist({ fqrn, storage: c.storage, keysDir: c.keys, days, algorithm: c.algorithm });

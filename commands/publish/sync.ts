@@ -15,7 +15,7 @@ export default defineCommand({
   async run({ args }) {
     const { readPublisherConfig, validateFqrn } = await import("../../src/cvmfs/publish/config");
     const { publishRevision } = await import("../../src/cvmfs/publish/sync");
-    const { toHex } = await import("../../src/cvmfs/hash");
+    const { toHex } = await import("../../src/cvmfs/format/hash");
     const { existsSync, statSync } = await import("node:fs");
     const { CvmError } = await import("../../src/cli/errors");
     const { Progress } = await import("../../src/cli/progress");

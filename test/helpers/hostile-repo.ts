@@ -8,8 +8,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { deflateSync, inflateSync } from "node:zlib";
-import { hashBytes, objectPath, parseHex, toHex, type ContentHash } from "../../src/cvmfs/hash";
-import { parseManifest, signManifest, type Manifest } from "../../src/cvmfs/manifest";
+import { hashBytes, objectPath, parseHex, toHex, type ContentHash } from "../../src/cvmfs/format/hash";
+import { parseManifest, signManifest, type Manifest } from "../../src/cvmfs/format/manifest";
 
 export interface HostileRepo { storage: string; keys: string; fqrn: string; }
 

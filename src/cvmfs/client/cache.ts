@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CvmError, errnoCode } from "../../cli/errors";
 import { log } from "../../cli/log";
-import { toHex, type ContentHash } from "../hash";
+import { toHex, type ContentHash } from "../format/hash";
 
 /**
  * The local cache (spec §6.1–6.2), in the stock layout where it costs

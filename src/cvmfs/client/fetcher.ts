@@ -1,7 +1,7 @@
 import { boundedGet, HttpError } from "../../sys/http";
 import { RepositoryError } from "../errors";
-import { CorruptObjectError } from "../object";
-import type { RepositorySource } from "../source";
+import { CorruptObjectError } from "../format/object";
+import type { RepositorySource } from "./source";
 import { DIRECT, type ProxyGroup } from "./proxies";
 
 /**

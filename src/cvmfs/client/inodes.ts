@@ -1,4 +1,4 @@
-import type { Dirent } from "../dirent";
+import type { Dirent } from "../format/dirent";
 
 /**
  * Inode numbers for a mounted revision: 1 is the root; every other path gets

@@ -1,10 +1,10 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { FuseError, type Attr, type DirEntry, type Entry, type OpenResult, type ReadOnlyFilesystem, type Statfs } from "../../fuse/filesystem";
-import { toHex } from "../hash";
-import type { Dirent } from "../dirent";
+import { toHex } from "../format/hash";
+import type { Dirent } from "../format/dirent";
 import { RepositoryError } from "../errors";
-import type { Piece, Repository } from "../repository";
-import { expandSymlink } from "../symlink";
+import type { Piece, Repository } from "./repository";
+import { expandSymlink } from "../format/symlink";
 import { InodeTable, type Node } from "./inodes";
 
 const ENOENT = 2, EIO = 5, ENOTDIR = 20, EISDIR = 21, EINVAL = 22, ENODATA = 61;

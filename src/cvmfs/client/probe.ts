@@ -1,6 +1,6 @@
 import { boundedGet, HttpError } from "../../sys/http";
-import { parseManifest } from "../manifest";
-import { SIGNED_FILE_LIMIT } from "../limits";
+import { parseManifest } from "../format/manifest";
+import { SIGNED_FILE_LIMIT } from "./limits";
 import { expandRepositoryName, loadClientConfig } from "./config";
 import { parseServerList, proxyChain, DIRECT } from "./proxies";
 

@@ -1,11 +1,11 @@
 import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { CatalogWriter } from "../catalog-writer";
-import type { CatalogReader } from "../catalog-reader";
-import { addCounters, countEntry, sameCounters, storedCounters, totalOf } from "../counters";
-import { zeroCounters, type Chunk, type Counters, type Dirent, type NestedCatalogRef } from "../dirent";
-import { toHex, type ContentHash, type HashAlgorithm } from "../hash";
-import { makeObject } from "../object";
+import { CatalogWriter } from "../format/catalog-writer";
+import type { CatalogReader } from "../format/catalog-reader";
+import { addCounters, countEntry, sameCounters, storedCounters, totalOf } from "../format/counters";
+import { zeroCounters, type Chunk, type Counters, type Dirent, type NestedCatalogRef } from "../format/dirent";
+import { toHex, type ContentHash, type HashAlgorithm } from "../format/hash";
+import { makeObject } from "../format/object";
 import type { LocalStorage } from "./storage";
 import { hardlinkGroups, type SourceNode } from "./tree";
 

@@ -4,7 +4,7 @@ import { parse, stringify } from "ini";
 import { errnoCode, UsageError } from "../../cli/errors";
 import { writeFileAtomic } from "../../sys/atomic";
 import { configDir } from "../../sys/config";
-import { parseAlgorithmName, type HashAlgorithm } from "../hash";
+import { parseAlgorithmName, type HashAlgorithm } from "../format/hash";
 
 /**
  * What `cvm publish init` decided for a repository, so later commands need

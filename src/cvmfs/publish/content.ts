@@ -1,4 +1,4 @@
-import type { HashAlgorithm } from "../hash";
+import type { HashAlgorithm } from "../format/hash";
 import type { FileContent } from "./catalogs";
 import type { ChunkingOptions } from "./chunker";
 import { IngestPool } from "./ingest-pool";

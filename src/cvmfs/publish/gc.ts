@@ -2,12 +2,12 @@ import { existsSync, lstatSync, mkdtempSync, readdirSync, rmSync, unlinkSync, wr
 import { tmpdir } from "node:os";
 import { createPublicKey } from "node:crypto";
 import { join } from "node:path";
-import { CatalogReader } from "../catalog-reader";
+import { CatalogReader } from "../format/catalog-reader";
 import { RepositoryError } from "../errors";
-import { objectPath, parseHex, toHex, type ContentHash, type ObjectSuffix } from "../hash";
-import { readRefs, type RefType } from "../reflog";
-import { fetchObject, Repository } from "../repository";
-import { DirectorySource } from "../source";
+import { objectPath, parseHex, toHex, type ContentHash, type ObjectSuffix } from "../format/hash";
+import { readRefs, type RefType } from "../format/reflog";
+import { fetchObject, Repository } from "../client/repository";
+import { DirectorySource } from "../client/source";
 import { storageError } from "./errors";
 import { loadPublisherKeys } from "./keys";
 import { acquirePublishLock } from "./lock";

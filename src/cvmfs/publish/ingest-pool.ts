@@ -1,8 +1,8 @@
 import { closeSync, constants, fstatSync, openSync, type BigIntStats } from "node:fs";
 import { cpus } from "node:os";
 import { RepositoryError } from "../errors";
-import type { Chunk } from "../dirent";
-import { parseHex, type ContentHash, type HashAlgorithm, type ObjectSuffix } from "../hash";
+import type { Chunk } from "../format/dirent";
+import { parseHex, type ContentHash, type HashAlgorithm, type ObjectSuffix } from "../format/hash";
 import type { ChunkingOptions } from "./chunker";
 import { describeErrno, storageError } from "./errors";
 import type { IngestReply, IngestSettings, IngestTask } from "./ingest-worker";

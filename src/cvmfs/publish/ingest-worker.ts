@@ -7,8 +7,8 @@ import { closeSync, constants, existsSync, fstatSync, openSync, readSync, rename
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { errnoCode } from "../../cli/errors";
-import { objectPath, toHex, type HashAlgorithm, type ObjectSuffix } from "../hash";
-import { makeObject } from "../object";
+import { objectPath, toHex, type HashAlgorithm, type ObjectSuffix } from "../format/hash";
+import { makeObject } from "../format/object";
 import { Chunker, type ChunkingOptions } from "./chunker";
 import { readStatOf, sameVersion, type ReadStat } from "./read-stat";
 

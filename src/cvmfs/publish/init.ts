@@ -2,9 +2,9 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } fr
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { RepositoryError } from "../errors";
-import type { HashAlgorithm } from "../hash";
-import { certificateFingerprint } from "../certificate";
-import { signWhitelist, whitelistLetter } from "../whitelist";
+import type { HashAlgorithm } from "../format/hash";
+import { certificateFingerprint } from "../format/certificate";
+import { signWhitelist, whitelistLetter } from "../format/whitelist";
 import { writePublisherConfig } from "./config";
 import { ensureKeys, loadPublisherKeys } from "./keys";
 import { LocalStorage } from "./storage";

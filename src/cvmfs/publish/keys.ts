@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject 
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../sys/atomic";
-import { generateRepositoryCertificate } from "../certificate";
+import { generateRepositoryCertificate } from "../format/certificate";
 import { RepositoryError } from "../errors";
 
 /**

@@ -1,11 +1,11 @@
 import { existsSync } from "node:fs";
 import { createPublicKey } from "node:crypto";
 import { join } from "node:path";
-import type { CatalogReader } from "../catalog-reader";
-import type { Dirent } from "../dirent";
-import { Repository } from "../repository";
-import { DirectorySource } from "../source";
-import { daysLeft } from "../whitelist";
+import type { CatalogReader } from "../format/catalog-reader";
+import type { Dirent } from "../format/dirent";
+import { Repository } from "../client/repository";
+import { DirectorySource } from "../client/source";
+import { daysLeft } from "../format/whitelist";
 import type { PreviousCatalog } from "./catalogs";
 
 const WHITELIST_WARN_DAYS = 7;

@@ -1,8 +1,8 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../../sys/atomic";
-import { objectPath, type ObjectSuffix } from "../hash";
-import type { StoredObject } from "../object";
+import { objectPath, type ObjectSuffix } from "../format/hash";
+import type { StoredObject } from "../format/object";
 import { syncfs } from "../../sys/syncfs";
 
 /**

@@ -2,7 +2,7 @@ import { mkdirSync, realpathSync } from "node:fs";
 import { join } from "node:path";
 import { errnoCode, UsageError } from "../../cli/errors";
 import { RepositoryError } from "../errors";
-import type { ContentHash, HashAlgorithm } from "../hash";
+import type { ContentHash, HashAlgorithm } from "../format/hash";
 import { buildCatalog } from "./catalogs";
 import { DEFAULT_CHUNKING, type ChunkingOptions } from "./chunker";
 import { commitRevision, prepareHistory } from "./commit";

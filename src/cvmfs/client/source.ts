@@ -1,9 +1,9 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { errnoCode, UsageError } from "../cli/errors";
-import { boundedGet, formatBytes, HttpError } from "../sys/http";
-import { httpTimeoutSeconds } from "../sys/config";
-import { RepositoryError } from "./errors";
+import { errnoCode, UsageError } from "../../cli/errors";
+import { boundedGet, formatBytes, HttpError } from "../../sys/http";
+import { httpTimeoutSeconds } from "../../sys/config";
+import { RepositoryError } from "../errors";
 
 /**
  * Where a reader gets repository files from: a stratum's HTTP URL or a local

@@ -1,7 +1,7 @@
 import { Database } from "bun:sqlite";
 import { parseHex, toHex, type ContentHash } from "./hash";
-import { RepositoryError } from "./errors";
-import { MAX_TIMESTAMP } from "./limits";
+import { RepositoryError } from "../errors";
+import { MAX_TIMESTAMP } from "./manifest";
 
 /** The tag database (H object): schema 1.0 revision 3, as cvmfs_server writes it (spec §1.6.2). */
 const DDL = [

@@ -2,11 +2,11 @@ import { closeSync, constants, fchmodSync, fchownSync, futimesSync, lchownSync, 
 import { open } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { CvmError, errnoCode } from "../cli/errors";
-import { renameNoReplace } from "../sys/rename";
-import { syncfs } from "../sys/syncfs";
-import type { Dirent } from "./dirent";
-import { RepositoryError } from "./errors";
+import { CvmError, errnoCode } from "../../cli/errors";
+import { renameNoReplace } from "../../sys/rename";
+import { syncfs } from "../../sys/syncfs";
+import type { Dirent } from "../format/dirent";
+import { RepositoryError } from "../errors";
 import type { Repository } from "./repository";
 
 export interface ExportStats { files: number; dirs: number; symlinks: number; hardlinks: number; bytes: number; }

@@ -1,4 +1,4 @@
-import { RepositoryError } from "./errors";
+import { RepositoryError } from "../errors";
 import { hashBytes, parseHex, sameHash, toHex, type ContentHash } from "./hash";
 
 /**

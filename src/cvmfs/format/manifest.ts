@@ -1,6 +1,5 @@
 import { sign, verify, type KeyObject } from "node:crypto";
-import { RepositoryError } from "./errors";
-import { MAX_TIMESTAMP } from "./limits";
+import { RepositoryError } from "../errors";
 import { hashBytes, parseHex, toHex, type ContentHash } from "./hash";
 import { assembleSigned, checkLetterHash, splitSigned, type SignedText } from "./signed-text";
 
@@ -20,6 +19,9 @@ export interface Manifest {
   reflog?: ContentHash;        // Y
   micro?: ContentHash;         // L
 }
+
+/** Publication times beyond 9999-12-31 are not dates any client can show or compare sanely. */
+export const MAX_TIMESTAMP = 253402300799;
 
 /** MD5 of the empty root path; the client refuses any other R. */
 export const ROOT_PATH_MD5 = "d41d8cd98f00b204e9800998ecf8427e";

@@ -1,7 +1,7 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join } from "node:path";
-import { RepositoryError } from "./errors";
+import { RepositoryError } from "../errors";
 // Imported as text so that `bun build --compile` embeds them in dist/cvm.
 import cernIt1 from "./keys/cern-it1.cern.ch.pub" with { type: "text" };
 import cernIt4 from "./keys/cern-it4.cern.ch.pub" with { type: "text" };

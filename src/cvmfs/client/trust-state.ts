@@ -1,12 +1,12 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
-import { writeFileAtomic } from "../sys/atomic";
-import { errnoCode } from "../cli/errors";
-import { MAX_TIMESTAMP } from "./limits";
-import { RepositoryError } from "./errors";
-import type { Manifest } from "./manifest";
-import { toHex } from "./hash";
+import { writeFileAtomic } from "../../sys/atomic";
+import { errnoCode } from "../../cli/errors";
+import { MAX_TIMESTAMP } from "../format/manifest";
+import { RepositoryError } from "../errors";
+import type { Manifest } from "../format/manifest";
+import { toHex } from "../format/hash";
 
 /** A manifest older than one already seen: a rollback, or a stale replica when another server has the newer one. */
 export class StaleManifestError extends RepositoryError {}

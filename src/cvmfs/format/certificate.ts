@@ -1,5 +1,5 @@
 import { createPublicKey, randomBytes, X509Certificate, type KeyObject } from "node:crypto";
-import { RepositoryError } from "./errors";
+import { RepositoryError } from "../errors";
 import { ALGORITHM_TAG, hashBytes, type ContentHash, type HashAlgorithm } from "./hash";
 
 /** The first certificate of a PEM text (the client reads the X object with PEM_read_bio_X509_AUX). */
@@ -45,7 +45,7 @@ export function repositoryCertificateCommonName(fqrn: string): string {
 export async function generateRepositoryCertificate(fqrn: string, key: KeyObject): Promise<string> {
   if (key.type !== "private" || key.asymmetricKeyType !== "rsa") throw new RepositoryError(`repository key for ${fqrn}: expected a private RSA key, got a ${key.type} ${key.asymmetricKeyType ?? ""} key`);
   // Loaded here, not at the top: @peculiar/x509 costs start-up time every other command would pay.
-  const { x509 } = await import("../proxy/x509");
+  const { x509 } = await import("../../proxy/x509");
   const alg = { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" } as const;
   const privateKey = await crypto.subtle.importKey("pkcs8", key.export({ format: "der", type: "pkcs8" }), alg, false, ["sign"]);
   const publicKey = await crypto.subtle.importKey("spki", createPublicKey(key).export({ format: "der", type: "spki" }), alg, true, ["verify"]);

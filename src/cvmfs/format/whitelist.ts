@@ -1,6 +1,6 @@
 import { constants, privateEncrypt, publicDecrypt, type KeyObject } from "node:crypto";
 import { formatFingerprint } from "./certificate";
-import { RepositoryError } from "./errors";
+import { RepositoryError } from "../errors";
 import { hashBytes, parseHex, sameHash, toHex, type ContentHash, type HashAlgorithm } from "./hash";
 import { assembleSigned, checkLetterHash, splitSigned, type SignedText } from "./signed-text";
 

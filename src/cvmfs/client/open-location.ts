@@ -1,5 +1,5 @@
-import { UsageError } from "../cli/errors";
-import { loadMasterKeys } from "./keys";
+import { UsageError } from "../../cli/errors";
+import { loadMasterKeys } from "../format/keys";
 import { Repository } from "./repository";
 import { guessFqrn, sourceFor } from "./source";
 import { TrustState } from "./trust-state";

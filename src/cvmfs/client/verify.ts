@@ -1,7 +1,7 @@
-import { addCounters, recountSelf, sameCounters, storedCounters, totalOf } from "./counters";
-import { COUNTER_NAMES, zeroCounters, type Counters, type Dirent } from "./dirent";
-import { RepositoryError } from "./errors";
-import { objectPath, toHex, type ContentHash } from "./hash";
+import { addCounters, recountSelf, sameCounters, storedCounters, totalOf } from "../format/counters";
+import { COUNTER_NAMES, zeroCounters, type Counters, type Dirent } from "../format/dirent";
+import { RepositoryError } from "../errors";
+import { objectPath, toHex, type ContentHash } from "../format/hash";
 import { fetchObject, fetchPiece, filePieces, type Attached, type Piece, type Repository } from "./repository";
 
 export interface VerifyReport {

@@ -1,7 +1,7 @@
 import { Database, type Statement } from "bun:sqlite";
 import { algorithmOf, decodeHardlinks, DEFAULT_TTL, FLAG, isCompressed, kindOf } from "./catalog-schema";
 import type { Chunk, Dirent, NestedCatalogRef } from "./dirent";
-import { RepositoryError } from "./errors";
+import { RepositoryError } from "../errors";
 import { fromDigest, parseHex, type ContentHash, type HashAlgorithm } from "./hash";
 import { md5Pair } from "./md5path";
 import { parseXattrs } from "./xattr";

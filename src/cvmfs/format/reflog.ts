@@ -1,5 +1,5 @@
 import { Database } from "bun:sqlite";
-import { RepositoryError } from "./errors";
+import { RepositoryError } from "../errors";
 
 /** .cvmfsreflog: every root object ever referenced, for garbage collection (spec §1.6.1). Stored uncompressed. */
 export type RefType = "catalog" | "certificate" | "history" | "metainfo";

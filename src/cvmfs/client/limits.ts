@@ -28,6 +28,3 @@ export function catalogLimit(env = process.env): number {
  * KiB of slack cover any honest object.
  */
 export const storedLimit = (size: number) => size + Math.ceil(size / 1000) + 1024;
-
-/** Publication times beyond 9999-12-31 are not dates any client can show or compare sanely. */
-export const MAX_TIMESTAMP = 253402300799;

@@ -1,6 +1,6 @@
-import { certificateFingerprint, formatFingerprint } from "./certificate";
-import type { Chunk, Dirent } from "./dirent";
-import { toHex } from "./hash";
+import { certificateFingerprint, formatFingerprint } from "../format/certificate";
+import type { Chunk, Dirent } from "../format/dirent";
+import { toHex } from "../format/hash";
 import type { Repository } from "./repository";
 
 /** `drwxr-xr-x`, as ls prints a mode. */
