@@ -4,7 +4,7 @@ import { version } from "./package.json";
 
 // Subcommands load lazily: `cvm --version` and `cvm <cmd> --help` stay fast.
 const main: CvmCommand = defineCommand({
-  meta: { name: "cvm", version, description: "The CernVM toolchain in one binary: grid proxies, CernVM-FS publishing and reading; cloud fleets, mount and the boot agent next" },
+  meta: { name: "cvm", version, description: "The CernVM toolchain in one binary: grid proxies, CernVM-FS publishing and reading (servers, proxies, cache), cloud fleets, the boot agent" },
   args: {
     verbose: { type: "boolean", alias: "v", description: "Say more about what is being done (any command)" },
     debug: { type: "boolean", description: "Show everything, and stack traces on errors (any command)" },
