@@ -15,13 +15,18 @@ declare -A PACKAGE_OF=(
   [nginx]=nginx         # stratum 1 and site proxy for the client tests (test/servers/)
   [squid]=squid
   [curl]=curl
+  [fusermount3]=fuse3   # non-root FUSE mounts (test/fuse-lifecycle.test.ts)
+  [getfattr]=attr       # xattrs on a FUSE mount
+  [setpriv]=util-linux  # runs a FUSE daemon as a normal user
 )
 PATH="$PATH:/usr/sbin:/sbin"   # where nginx and squid live, often not on a user's PATH
 missing=()
 for tool in "${!PACKAGE_OF[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${PACKAGE_OF[$tool]}")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+# fuse3's udev rule opens /dev/fuse to everyone (fusermount3 opens it as the user); machines without udev keep 0600.
+fuse_device_mode() { [ -c /dev/fuse ] && [ "$(id -u)" = 0 ] && chmod 0666 /dev/fuse || true; }
+[ ${#missing[@]} -eq 0 ] && { fuse_device_mode; exit 0; }
 packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing test dependencies: $packages" >&2
@@ -32,3 +37,4 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 else
   echo "warning: tests needing these Debian packages will be skipped: $packages (apt-get install them as root)" >&2
 fi
+fuse_device_mode
