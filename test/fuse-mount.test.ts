@@ -8,23 +8,10 @@ import { join } from "node:path";
 import { mountAt } from "../src/fuse/mount";
 import { startFuse, type FuseHandle } from "../src/fuse/server";
 import { CAN_MOUNT, cleanupMount, runFor } from "./helpers/fuse";
-import { MemoryFs } from "./helpers/memory-fs";
+import { MemoryFs, pattern } from "./helpers/memory-fs";
 import { hasTools } from "./helpers/tools";
 
 const BIG = 100 * 1024 * 1024;
-
-/** Deterministic bytes (xorshift32), different for every seed. */
-export function pattern(size: number, seed: number): Uint8Array {
-  const words = new Uint32Array(Math.ceil(size / 4));
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < words.length; i++) {
-    x ^= x << 13; x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
-    words[i] = x;
-  }
-  return new Uint8Array(words.buffer, 0, size);
-}
 
 const sha256 = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
 

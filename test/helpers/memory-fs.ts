@@ -182,3 +182,16 @@ export class MemoryFs implements ReadOnlyFilesystem {
     return [...this.node(ino).xattrs.keys()];
   }
 }
+
+/** Deterministic bytes (xorshift32), different for every seed. */
+export function pattern(size: number, seed: number): Uint8Array {
+  const words = new Uint32Array(Math.ceil(size / 4));
+  let x = (seed * 2654435761) >>> 0 || 1;
+  for (let i = 0; i < words.length; i++) {
+    x ^= x << 13; x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5; x >>>= 0;
+    words[i] = x;
+  }
+  return new Uint8Array(words.buffer, 0, size);
+}
