@@ -22,6 +22,8 @@ const main: CvmCommand = defineCommand({
     terminate: () => import("./commands/terminate").then((m) => m.default),
     template: () => import("./commands/template").then((m) => m.default),
     agent: () => import("./commands/agent").then((m) => m.default),
+    mount: () => import("./commands/mount").then((m) => m.default),
+    umount: () => import("./commands/umount").then((m) => m.default),
   },
 });
 

@@ -13,5 +13,6 @@ export default defineCommand({
     config: () => import("./config").then((m) => m.default),
     probe: () => import("./probe").then((m) => m.default),
     cache: () => import("./cache").then((m) => m.default),
+    talk: () => import("./talk").then((m) => m.default),
   },
 });
