@@ -17,7 +17,10 @@ class RecordingDevice implements Device {
   closedFds: number[] = [];
   refuse: string | null = null;
   private nextId = 1;
-  send(b: Uint8Array) {
+  send(header: Uint8Array, body?: Uint8Array) {
+    const b = new Uint8Array(header.length + (body?.length ?? 0));
+    b.set(header);
+    if (body) b.set(body, header.length);
     const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
     expect(v.getUint32(0, true)).toBe(b.length);
     this.replies.push({ unique: v.getBigUint64(8, true), error: -v.getInt32(4, true) || 0, body: b.slice(16) });

@@ -304,14 +304,12 @@ export function packDirents(entries: readonly PackEntry[], size: number, plus: b
   return { bytes: out.subarray(0, pos), count };
 }
 
-/** struct fuse_out_header followed by the body. */
-export function encodeReply(unique: bigint, error: number, body?: Uint8Array): Uint8Array {
-  const len = OUT_HEADER_SIZE + (body?.length ?? 0);
-  const b = new Uint8Array(len);
+/** struct fuse_out_header for a reply whose body (written after it, not copied) is `bodyLength` bytes. */
+export function encodeOutHeader(unique: bigint, error: number, bodyLength = 0): Uint8Array {
+  const b = new Uint8Array(OUT_HEADER_SIZE);
   const v = new DataView(b.buffer);
-  v.setUint32(0, len, true);
+  v.setUint32(0, OUT_HEADER_SIZE + bodyLength, true);
   v.setInt32(4, error ? -Math.abs(error) : 0, true);
   v.setBigUint64(8, unique, true);
-  if (body) b.set(body, OUT_HEADER_SIZE);
   return b;
 }

@@ -14,6 +14,7 @@ function load() {
     socketpair: { args: ["i32", "i32", "i32", "ptr"], returns: "i32" },
     recvmsg: { args: ["i32", "ptr", "i32"], returns: "i64" },
     close: { args: ["i32"], returns: "i32" },
+    writev: { args: ["i32", "ptr", "i32"], returns: "i64" },
     strerror: { args: ["i32"], returns: "cstring" },
     __errno_location: { args: [], returns: "ptr" },
   }).symbols;
@@ -61,6 +62,21 @@ export function umount2(target: string, flags: number): void {
 export function ioctl(fd: number, request: number, arg: Uint8Array): number {
   const r = libc().ioctl(fd, BigInt(request), ptr(arg));
   if (r < 0) throw new SyscallError("ioctl", errno());
+  return r;
+}
+
+/** writev(2) of `parts` in one call (a /dev/fuse reply must be one write); returns the bytes written. */
+export function writev(fd: number, parts: readonly Uint8Array[]): number {
+  const iov = new BigUint64Array(parts.length * 2);
+  let n = 0;
+  for (const p of parts) {
+    if (p.length === 0) continue;
+    iov[n * 2] = BigInt(ptr(p));
+    iov[n * 2 + 1] = BigInt(p.length);
+    n++;
+  }
+  const r = Number(libc().writev(fd, ptr(iov), n));
+  if (r < 0) throw new SyscallError("writev", errno());
   return r;
 }
 

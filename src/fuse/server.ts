@@ -45,7 +45,8 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref?.
 
 function deviceOn(fd: number): Device {
   return {
-    send: (reply) => { writeSync(fd, reply); },
+    // writev: a READ's data goes to the kernel straight from the filesystem's buffer.
+    send: (header, body) => { if (body?.length) libc.writev(fd, [header, body]); else writeSync(fd, header); },
     backingOpen: (backingFd) => {
       const map = new Uint8Array(16);   // struct fuse_backing_map { int32 fd; uint32 flags; uint64 padding }
       new DataView(map.buffer).setInt32(0, backingFd, true);

@@ -11,7 +11,8 @@ import { FuseError, type DirEntry, type ReadOnlyFilesystem } from "./filesystem"
 
 /** Where replies go and how backing files are registered (the /dev/fuse descriptor, or a test double). */
 export interface Device {
-  send(reply: Uint8Array): void;
+  /** Writes one reply: the header then the body, in one write (the body is not copied). */
+  send(header: Uint8Array, body?: Uint8Array): void;
   /** FUSE_DEV_IOC_BACKING_OPEN: returns the backing id; throws an error with a `code` (EPERM, …) when refused. */
   backingOpen(fd: number): number;
   backingClose(id: number): void;
@@ -180,7 +181,7 @@ export class Session {
 
   private reply(unique: bigint, error: number, body?: Uint8Array): void {
     try {
-      this.device.send(abi.encodeReply(unique, error, body));
+      this.device.send(abi.encodeOutHeader(unique, error, body?.length ?? 0), body);
     } catch (e) {
       const code = String((e as { code?: unknown }).code ?? "");
       // ENOENT: the request was interrupted or aborted meanwhile; ENODEV: the connection is gone.
