@@ -154,6 +154,17 @@ describe("requests", () => {
     expect([...fs.forgotten]).toEqual([[5, 3], [6, 1], [7, 2]]);
   });
 
+  test("a request shorter than its structure is answered EIO with a log line, and the session goes on", async () => {
+    const lines: string[] = [];
+    const { s, dev } = await started(new MemoryFs(), { log: (l) => lines.push(l) });
+    expect((await ask(s, dev, Op.READ, 1, new Uint8Array(4))).error).toBe(Errno.EIO);
+    expect((await ask(s, dev, Op.GETXATTR, 1, new Uint8Array(2))).error).toBe(Errno.EIO);
+    s.handle(request(Op.FORGET, 1, new Uint8Array(3)));
+    expect(lines.length).toBe(3);
+    expect(lines[2]).toStartWith("fuse: malformed FORGET request");
+    expect((await ask(s, dev, Op.GETATTR, 1, new Uint8Array(16))).error).toBe(0);
+  });
+
   test("ACCESS: asking to write is EROFS, anything else is allowed", async () => {
     const { s, dev } = await started();
     expect((await ask(s, dev, Op.ACCESS, 1, u32s(2, 0))).error).toBe(Errno.EROFS);

@@ -99,6 +99,16 @@ export class Session {
     const body = new DataView(request.buffer, request.byteOffset + abi.IN_HEADER_SIZE, Math.max(0, Math.min(h.len, request.byteLength) - abi.IN_HEADER_SIZE));
     const bytes = new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
 
+    try {
+      this.dispatch(h, name, body, bytes);
+    } catch (e) {
+      // A request shorter than its operation's structure: the kernel never sends one, but it must not crash the daemon.
+      this.opts.log?.(`fuse: malformed ${name} request: ${(e as Error).message}`);
+      if (h.opcode !== Op.FORGET && h.opcode !== Op.BATCH_FORGET && h.opcode !== Op.INTERRUPT) this.reply(h.unique, Errno.EIO);
+    }
+  }
+
+  private dispatch(h: abi.InHeader, name: string, body: DataView, bytes: Uint8Array): void {
     switch (h.opcode) {
       case Op.INIT: return this.init(h, body);
       case Op.FORGET: return this.forget(h.nodeid, Number(body.getBigUint64(0, true)));
@@ -150,8 +160,7 @@ export class Session {
 
   /** The connection ended: release what the kernel will no longer release. */
   end(): void {
-    for (const b of this.backing.values()) this.tryBackingClose(b.id);
-    this.backing.clear();
+    this.backing.clear();   // the kernel dropped every backing file with the connection
     if (!this.destroyed) {
       this.destroyed = true;
       this.fs.destroy?.();
@@ -162,7 +171,8 @@ export class Session {
   private run(h: abi.InHeader, name: string, work: () => Promise<Uint8Array | undefined>): void {
     const state = { answered: false };
     this.inflight.set(h.unique, state);
-    work().then(
+    // async: a synchronous throw (a short request body) becomes a rejection like any other.
+    (async () => work())().then(
       (body) => this.finish(h.unique, state, 0, body),
       (e) => {
         if (e instanceof FuseError) return this.finish(h.unique, state, e.errno);
