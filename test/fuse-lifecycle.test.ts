@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import { chmodSync, chownSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { abortConnection, ensureFusectl, isFuseMount, mountAt } from "../src/fuse/mount";
+import { abortConnection, ensureFusectl, forceUnmount, isFuseMount, mountAt } from "../src/fuse/mount";
 import { CAN_MOUNT, cleanupMount, runFor, waitFor } from "./helpers/fuse";
 import { ROOT } from "./helpers/run";
 import { hasTools } from "./helpers/tools";
@@ -99,6 +99,20 @@ describe.skipIf(!CAN_MOUNT)("the daemon's end", () => {
     // Resumed, the daemon finds its connection gone and exits by itself.
     d.proc.kill("SIGCONT");
     expect(await d.proc.exited).toBe(0);
+  }, 60_000);
+
+  test("forceUnmount (what `cvm umount` uses) frees a stopped daemon's mount, with a request waiting, and never hangs", async () => {
+    const d = await daemon(mp);
+    children.push(d);
+    d.proc.kill("SIGSTOP");
+    const stuck = runFor(["ls", join(mp, "dir")], 30_000);
+    await waitFor(() => ensureFusectl() && Number(readFileSync(connectionFile(mp, "waiting"), "utf8")) >= 1, 10_000, "the request to wait");
+    await forceUnmount(mp);
+    expect(isFuseMount(mp)).toBe(false);
+    expect((await stuck).timedOut).toBe(false);
+    d.proc.kill("SIGCONT");
+    expect(await d.proc.exited).toBe(0);
+    await forceUnmount(mp);   // nothing mounted: quiet
   }, 60_000);
 
   test("SIGTERM while a file is open: unmounted lazily, the connection ended, the daemon exits", async () => {
