@@ -87,9 +87,11 @@ export async function startFuse(mountpoint: string, fs: ReadOnlyFilesystem, opti
       else resolve();
     };
     worker.onerror = (e) => {
+      const why = `the reader thread failed: ${e.message}`;
       ended = true;
-      session.end();
-      reject(new CvmError(`fuse ${target}: the reader thread failed: ${e.message}`));
+      session.end(why);
+      closeFd();   // nothing reads the device any more: closing it ends the connection
+      reject(new CvmError(`fuse ${target}: ${why}`));
     };
   });
   closed.catch(() => {});
@@ -97,7 +99,8 @@ export async function startFuse(mountpoint: string, fs: ReadOnlyFilesystem, opti
 
   /** Ends the connection for good: unmount, then abort if the kernel keeps it (a busy lazy unmount). */
   const stop = async (): Promise<void> => {
-    if (!ended && mountAt(target)?.dev === dev) {
+    const now = mountAt(target);
+    if (now && (dev === null || now.dev === dev)) {
       try {
         await unmountFuse(target, { method: mounted.method });
       } catch (e) {

@@ -159,13 +159,13 @@ export class Session {
   }
 
   /** The connection ended: release what the kernel will no longer release. */
-  end(): void {
+  end(reason = "the connection ended before INIT"): void {
     this.backing.clear();   // the kernel dropped every backing file with the connection
     if (!this.destroyed) {
       this.destroyed = true;
       this.fs.destroy?.();
     }
-    this.rejectInit(new Error("the connection ended before INIT"));
+    this.rejectInit(new Error(reason));
   }
 
   private run(h: abi.InHeader, name: string, work: () => Promise<Uint8Array | undefined>): void {
