@@ -9,7 +9,7 @@ export default defineCommand({
     "config-root": { type: "string", description: "Read the configuration from DIR instead of /etc/cvmfs (CVM_CONFIG_ROOT)", valueHint: "dir" },
     keys: { type: "string", description: "Directory of extra master public keys (*.pub) to trust", valueHint: "dir" },
     foreground: { type: "boolean", alias: "f", description: "Stay in the foreground, logging on stderr" },
-    "no-passthrough": { type: "boolean", description: "Never let the kernel read cached files directly (FUSE passthrough)" },
+    passthrough: { type: "boolean", default: true, description: "Let the kernel read cached files directly (FUSE passthrough); --no-passthrough turns it off" },
     "ready-fd": { type: "string", description: "(internal) tell the starting process on this descriptor" },
   },
   async run({ args, rawArgs }) {
@@ -19,7 +19,7 @@ export default defineCommand({
     const o = mountOptions(allValues(rawArgs, ["o", "option"]));
     const request = {
       name: args.repo, mountpoint: args.mountpoint, configRoot: args["config-root"], overrides: o.overrides, keys: args.keys,
-      version, allowOther: o.allowOther, passthrough: !args["no-passthrough"],
+      version, allowOther: o.allowOther, passthrough: args.passthrough !== false,
     };
     const { log } = await import("../src/cli/log");
     for (const ignored of o.ignored) log.debug(`mount option '${ignored}' has no meaning for a read-only CernVM-FS mount; ignored`);

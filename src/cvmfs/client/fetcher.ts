@@ -1,7 +1,7 @@
 import { boundedGet, HttpError } from "../../sys/http";
 import { RepositoryError } from "../errors";
 import { CorruptObjectError } from "../format/object";
-import type { RepositorySource } from "./source";
+import type { GetOptions, RepositorySource } from "./source";
 import { DIRECT, type ProxyGroup } from "./proxies";
 
 /**
@@ -108,10 +108,10 @@ export class Fetcher implements RepositorySource {
   }
 
   /** Concurrent requests for one path share one download. */
-  get<T = Uint8Array>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T> = ((b: Uint8Array) => b) as never): Promise<T> {
-    const known = this.inFlight.get(path);
+  get<T = Uint8Array>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T> = ((b: Uint8Array) => b) as never, o: GetOptions = {}): Promise<T> {
+    const known = o.noCache ? undefined : this.inFlight.get(path);
     if (known) return known as Promise<T>;
-    const p = this.download(path, maxBytes, accept).finally(() => this.inFlight.delete(path));
+    const p = this.download(path, maxBytes, accept, !!o.noCache).finally(() => this.inFlight.delete(path));
     this.inFlight.set(path, p);
     return p;
   }
@@ -172,19 +172,19 @@ export class Fetcher implements RepositorySource {
     this.o.log?.(`${this.o.fqrn}: switching to server ${this.o.hosts[this.host]}`);
   }
 
-  private async download<T>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T>): Promise<T> {
+  private async download<T>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T>, noCache: boolean): Promise<T> {
     await this.slots.take();
     try {
-      return await this.attempts(path, maxBytes, accept);
+      return await this.attempts(path, maxBytes, accept, noCache);
     } finally {
       this.slots.give();
     }
   }
 
-  private async attempts<T>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T>): Promise<T> {
+  private async attempts<T>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T>, fresh: boolean): Promise<T> {
     const failures: string[] = [];
     const hostsTried = new Set<number>();
-    let noCache = false;
+    let noCache = fresh;
     let retries = 0;
     let backoff = this.o.backoffInitMs;
     const proxyCount = Math.max(1, this.o.proxies.flat().length);
@@ -240,7 +240,7 @@ export class Fetcher implements RepositorySource {
           if (this.switchProxy(proxy)) continue;
           this.resetProxies(); // every proxy failed: blame the host (kFailHostAfterProxy)
         }
-        noCache = false;
+        noCache = fresh;
         if (hostsTried.size >= this.o.hosts.length) break;
         this.switchHost(host);
       }

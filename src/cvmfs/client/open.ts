@@ -5,7 +5,7 @@ import { writeFileAtomic } from "../../sys/atomic";
 import { RepositoryError } from "../errors";
 import { keysAt, loadMasterKeys, type MasterKey } from "../format/keys";
 import { Repository } from "./repository";
-import type { RepositorySource } from "./source";
+import type { GetOptions, RepositorySource } from "./source";
 import { StaleManifestError, TrustState } from "./trust-state";
 import { ObjectCache } from "./cache";
 import { expandRepositoryName, loadClientConfig, type ClientConfig } from "./config";
@@ -78,13 +78,13 @@ class OfflineSource implements RepositorySource {
   constructor(private readonly dir: string, private readonly fqrn: string, private readonly online: RepositorySource) {
     this.location = `${online.location} (offline copy)`;
   }
-  async get<T = Uint8Array>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T> = ((b: Uint8Array) => b) as never): Promise<T> {
+  async get<T = Uint8Array>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T> = ((b: Uint8Array) => b) as never, o?: GetOptions): Promise<T> {
     if (path === ".cvmfspublished" || path === ".cvmfswhitelist") {
       const file = signedCopy(this.dir, this.fqrn, path === ".cvmfspublished" ? "published" : "whitelist");
       if (statSync(file).size > maxBytes) throw new RepositoryError(`${file}: larger than ${maxBytes} bytes`);
       return await accept(readFileSync(file));
     }
-    return this.online.get(path, maxBytes, accept);
+    return this.online.get(path, maxBytes, accept, o);
   }
 }
 
@@ -114,13 +114,16 @@ export async function openConfigured(r: ConfiguredRequest): Promise<Configured> 
   const cache = openCache(config);
   const state = TrustState.default();
   const online = async (ownsCache: boolean) => {
-    for (let tries = 1; ; tries++) {
+    for (let tries = 1, fresh = false; ; ) {
       try {
-        const repo = await Repository.open({ source: fetcher, fqrn, masterKeys, state, cache, ownsCache });
+        const repo = await Repository.open({ source: fetcher, fqrn, masterKeys, state, cache, ownsCache, fresh });
         saveSignedFiles(cache.dir, fqrn, repo);
         return repo;
       } catch (err) {
-        if (err instanceof StaleManifestError && tries < fetcher.hosts.length) {
+        // An older manifest than one seen: first ask the proxies for a fresh copy (a squid keeps it 61 s), then try the next server.
+        if (err instanceof StaleManifestError && !fresh) { fresh = true; continue; }
+        if (err instanceof StaleManifestError && tries++ < fetcher.hosts.length) {
+          fresh = false;
           log.warn(`${fetcher.currentHost}: ${err.message.replace(/^[^:]*: /, "")}; skipping this stale replica`);
           fetcher.skipHost();
           continue;

@@ -25,6 +25,7 @@ export interface OpenOptions {
   state?: TrustState | null;   // null: no rollback protection (e.g. reading a storage you publish)
   cache?: ObjectCache;         // verified objects kept locally (the stratum client's cache)
   ownsCache?: boolean;         // close the cache with the repository (default true)
+  fresh?: boolean;             // ask proxies for fresh signed files (no-cache)
 }
 
 /** The signed files a repository was opened from, as they arrived (kept for offline use). */
@@ -67,7 +68,8 @@ export class Repository {
   ) {}
 
   static async open(o: OpenOptions): Promise<Repository> {
-    const manifestBytes = await o.source.get(".cvmfspublished", SIGNED_FILE_LIMIT);
+    const fresh = { noCache: !!o.fresh };
+    const manifestBytes = await o.source.get(".cvmfspublished", SIGNED_FILE_LIMIT, undefined, fresh);
     const { manifest, signed } = parseManifest(manifestBytes, `${o.source.location}/.cvmfspublished`);
     if (manifest.fqrn !== o.fqrn)
       throw new RepositoryError(`${o.source.location}/.cvmfspublished: names repository '${manifest.fqrn ?? ""}', expected '${o.fqrn}'`);
@@ -76,7 +78,7 @@ export class Repository {
     const certificatePem = new TextDecoder().decode(await cachedObject(o.source, o.cache, manifest.certificate, "X", "certificate"));
     const certKey = certificatePublicKey(certificatePem, `certificate ${toHex(manifest.certificate)}`);
     verifyManifest(signed, certKey);
-    const whitelistBytes = await o.source.get(".cvmfswhitelist", SIGNED_FILE_LIMIT);
+    const whitelistBytes = await o.source.get(".cvmfswhitelist", SIGNED_FILE_LIMIT, undefined, fresh);
     const whitelist = verifyWhitelist(whitelistBytes, { fqrn: o.fqrn, masterKeys: o.masterKeys, now: o.now ?? new Date() });
     const algorithms = new Set(whitelist.fingerprints.map((f) => f.algorithm));
     if (![...algorithms].some((alg) => isListed(whitelist, certificateFingerprint(certificatePem, alg))))

@@ -19,8 +19,11 @@ export interface RepositorySource {
    * CorruptObjectError for bad data: a fetcher with several servers then
    * tries again elsewhere. RepositoryError when it cannot be had.
    */
-  get<T = Uint8Array>(path: string, maxBytes: number, accept?: (bytes: Uint8Array) => T | Promise<T>): Promise<T>;
+  get<T = Uint8Array>(path: string, maxBytes: number, accept?: (bytes: Uint8Array) => T | Promise<T>, o?: GetOptions): Promise<T>;
 }
+
+/** noCache: ask proxies on the way to fetch it anew (a stale manifest in a squid). */
+export interface GetOptions { noCache?: boolean; }
 
 const asIs = (bytes: Uint8Array) => bytes;
 
