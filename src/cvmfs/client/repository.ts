@@ -54,6 +54,7 @@ const isUnder = (path: string, mountpoint: string) =>
  */
 export class Repository {
   private readonly attached = new Map<string, Attached>();
+  private readonly loading = new Map<string, Promise<Uint8Array>>();
   private readonly workDir = mkdtempSync(join(tmpdir(), "cvm-fs-"));
 
   private constructor(
@@ -176,9 +177,17 @@ export class Repository {
   async piece(d: Dirent, p: Piece): Promise<Uint8Array> {
     const cached = this.cache?.read(p.hash, p.size);
     if (cached) return cached;
-    const data = await fetchPiece(this.source, d, p);
-    await this.cache?.insert(p.hash, data, "regular");
-    return data;
+    // One fetch per object until it is in the cache: two files with the same content share it.
+    const key = `${objectPath(p.hash, p.suffix)} ${p.size}`;
+    const known = this.loading.get(key);
+    if (known) return known;
+    const loading = (async () => {
+      const data = await fetchPiece(this.source, d, p);
+      await this.cache?.insert(p.hash, data, "regular");
+      return data;
+    })().finally(() => this.loading.delete(key));
+    this.loading.set(key, loading);
+    return loading;
   }
 
   /**
