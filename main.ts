@@ -27,4 +27,12 @@ const main: CvmCommand = defineCommand({
   },
 });
 
-process.exitCode = await runCli(main, process.argv.slice(2), version);
+// As /sbin/mount.cvmfs (mount -t cvmfs, fstab, autofs) the arguments are mount(8)'s.
+let argv = process.argv.slice(2);
+if (process.argv0.endsWith("mount.cvmfs")) {
+  const { mountHelperArgs } = await import("./src/cvmfs/client/mount-helper");
+  const helper = mountHelperArgs(process.argv0, argv);
+  if (helper === "fake") process.exit(0);
+  if (helper) argv = helper;
+}
+process.exitCode = await runCli(main, argv, version);

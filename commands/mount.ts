@@ -27,8 +27,7 @@ export default defineCommand({
       const { startDaemon } = await import("../src/cvmfs/client/daemon");
       const { prepareMountpoint } = await import("../src/cvmfs/client/mount");
       await prepareMountpoint(args.mountpoint); // bad input is refused here, before anything starts
-      const argv = process.argv.slice(process.argv[1]?.startsWith("/$bunfs/") || process.argv[1]?.endsWith(".ts") ? 2 : 1);
-      const pid = await startDaemon(argv[0] === "mount" ? argv : ["mount", ...argv], args.mountpoint);
+      const pid = await startDaemon(["mount", ...rawArgs], args.mountpoint);
       log.debug(`${args.repo} mounted on ${args.mountpoint} (daemon pid ${pid})`);
       return;
     }

@@ -3,7 +3,7 @@
 // to the mount runs as a subprocess with a deadline (runFor): the test process
 // never blocks on a mount, and afterAll leaves nothing mounted.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CVM, cvm } from "./helpers/run";
@@ -215,6 +215,21 @@ describe.skipIf(!ready)("cvm mount", () => {
     expect(r.stderr).toContain("cleaning up the mount of a daemon that is gone");
     expect((await sh(`cat '${m}/f14.txt' | head -c 7`)).stdout).toBe("file 14");
   }, 60_000);
+
+  test("as /sbin/mount.cvmfs, as mount(8) and autofs call it: mount.cvmfs :REPO DIR -o opts", async () => {
+    const helper = join(work, "sbin", "mount.cvmfs");
+    mkdirSync(join(work, "sbin"), { recursive: true });
+    symlinkSync(CVM, helper);
+    const mp = mountpoint("helper");
+    const fake = await runFor([helper, FQRN, mp, "-f", "-o", "ro"], 15_000, { env });
+    expect(fake.code).toBe(0); // -f: everything but the mount
+    expect(readFileSync("/proc/self/mountinfo", "utf8")).not.toContain(` ${mp} `);
+    const r = await runFor([helper, `:${FQRN}`, mp, "-n", "-o", "ro,nodev,_netdev,CVMFS_KCACHE_TIMEOUT=2"], 60_000, { env });
+    expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
+    expect((await sh(`cat '${mp}/software/hl-b'`)).stdout).toBe("hardlinked content\n");
+    expect((await runFor(["umount", mp], 15_000)).code).toBe(0); // umount(8): the daemon sees its connection end and exits
+    await waitFor(async () => (await runFor([CVM, "fs", "talk", mp, "pid"], 5_000, { env })).code !== 0, 10_000, "the daemon to go");
+  }, 90_000);
 
   test("bad input is one line and leaves nothing mounted", async () => {
     const notEmpty = join(work, "not-empty");
