@@ -187,17 +187,24 @@ export class RepositoryFs implements ReadOnlyFilesystem {
   private async load(file: OpenFile, i: number): Promise<void> {
     if (file.fds.has(i) || file.memory.has(i)) return;
     const p = file.pieces[i];
+    // Already cached: only a descriptor, no bytes through memory. Else fetch (which caches), then open.
+    if (this.openCached(file, i)) return;
     const data = await file.repo.piece(file.dirent, p);
-    const path = file.repo.cache?.lookup(p.hash);
-    if (path) {
-      try {
-        const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-        if (fstatSync(fd).size === p.size) { file.fds.set(i, fd); return; }
-        closeSync(fd);
-      } catch { /* evicted meanwhile: keep the bytes we have */ }
-    }
+    if (this.openCached(file, i)) return;
     if (file.memory.size >= 2) file.memory.delete(file.memory.keys().next().value!);
     file.memory.set(i, data);
+  }
+
+  private openCached(file: OpenFile, i: number): boolean {
+    const p = file.pieces[i];
+    const path = file.repo.cache?.lookup(p.hash);
+    if (!path) return false;
+    try {
+      const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      if (fstatSync(fd).size === p.size) { file.fds.set(i, fd); return true; }
+      closeSync(fd);
+    } catch { /* evicted meanwhile */ }
+    return false;
   }
 
   async read(ino: number, fh: number, offset: number, size: number): Promise<Uint8Array> {
