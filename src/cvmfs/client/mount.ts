@@ -59,7 +59,8 @@ export async function startMount(r: MountRequest): Promise<RunningMount> {
     reopen: configured.reopen,
     host: () => fetcher.currentHost,
     proxy: () => fetcher.currentProxy,
-    kernelCacheMs: 1000 * (config.get("CVMFS_KCACHE_TIMEOUT") !== undefined ? config.number("CVMFS_KCACHE_TIMEOUT", 0) : 60),
+    // The kernel may cache entries and attributes no longer than a revision lives (the catalog TTL).
+    kernelCacheMs: 1000 * Math.min((await repo.root()).reader.ttl, config.get("CVMFS_KCACHE_TIMEOUT") !== undefined ? config.number("CVMFS_KCACHE_TIMEOUT", 0) : 60),
     maxTtlMs: maxTtl !== undefined ? 60_000 * config.number("CVMFS_MAX_TTL", 1) : undefined,
     version: r.version,
     log: (m) => log.info(m),
