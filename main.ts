@@ -16,6 +16,7 @@ const main: CvmCommand = defineCommand({
     proxy: () => import("./commands/proxy/index").then((m) => m.default),
     publish: () => import("./commands/publish/index").then((m) => m.default),
     fs: () => import("./commands/fs/index").then((m) => m.default),
+    serve: () => import("./commands/serve").then((m) => m.default),
     ls: () => import("./commands/ls").then((m) => m.default),
     regions: () => import("./commands/regions").then((m) => m.default),
     run: () => import("./commands/run").then((m) => m.default),

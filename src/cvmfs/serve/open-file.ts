@@ -1,0 +1,107 @@
+import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync } from "node:fs";
+import { CvmError } from "../../cli/errors";
+
+// Linux's O_PATH: a handle on whatever a path leads to, without opening it
+// (no side effects, whatever it is: a FIFO, a device, a file outside).
+const O_PATH = 0o10000000;
+
+/** A regular file inside a storage, open for reading. */
+export interface OpenFile { fd: number; size: number; mtimeMs: number; }
+
+/**
+ * Opens `root/rel` only if it is a regular file whose real location lies
+ * inside `root` (a real path). Symlinks inside the storage are followed as
+ * long as what they finally lead to is inside it (upstream's `.cvmfsalt-*`
+ * shortcuts are such links); anything leading outside, and anything but a
+ * regular file, is as if absent. The check is made on the handle itself
+ * (/proc/self/fd names where it really is), and the file is then opened
+ * through that same handle, so swapping a directory for a link between the
+ * check and the open cannot lead elsewhere.
+ */
+export function openInside(root: string, rel: string): OpenFile | undefined {
+  let handle: number;
+  try {
+    handle = openSync(`${root}/${rel}`, O_PATH);
+  } catch {
+    return undefined; // absent, a dangling or looping link, no permission: all 404
+  }
+  try {
+    const st = fstatSync(handle);
+    if (!st.isFile()) return undefined;
+    if (!readlinkSync(`/proc/self/fd/${handle}`).startsWith(root + "/")) return undefined;
+    const fd = openSync(`/proc/self/fd/${handle}`, constants.O_RDONLY);
+    return { fd, size: st.size, mtimeMs: st.mtimeMs };
+  } catch {
+    return undefined;
+  } finally {
+    closeSync(handle);
+  }
+}
+
+/** The whole file (a small one), then closed; shorter if it shrank meanwhile. */
+export function readWhole(f: OpenFile): Buffer {
+  try {
+    const buf = Buffer.allocUnsafe(f.size);
+    let at = 0;
+    while (at < f.size) {
+      const n = readSync(f.fd, buf, at, f.size - at, at);
+      if (n === 0) break;
+      at += n;
+    }
+    return at === f.size ? buf : buf.subarray(0, at);
+  } finally {
+    closeSync(f.fd);
+  }
+}
+
+const PIECE = 1 << 20;
+
+/**
+ * Bytes [start, end) of a big file as a stream, a MiB at a time, closing the
+ * file at the end, on error, or when the client goes away. Reads are
+ * synchronous (from the page cache, a MiB is a fraction of a millisecond), so
+ * the descriptor is never closed under a read in flight.
+ */
+export function streamRange(f: OpenFile, start: number, end: number): ReadableStream<Uint8Array> {
+  let at = start;
+  let open = true;
+  const close = () => {
+    if (open) { open = false; closeSync(f.fd); }
+  };
+  return new ReadableStream<Uint8Array>({
+    pull(controller) {
+      if (!open) return;
+      try {
+        const want = Math.min(PIECE, end - at);
+        const buf = Buffer.allocUnsafe(want);
+        const n = want > 0 ? readSync(f.fd, buf, 0, want, at) : 0;
+        if (n === 0) {
+          close();
+          // shorter than announced: end the response short rather than pad it, the client sees the length mismatch
+          if (at < end) controller.error(new Error("the file shrank while it was being sent"));
+          else controller.close();
+          return;
+        }
+        at += n;
+        controller.enqueue(buf.subarray(0, n));
+        if (at >= end) { close(); controller.close(); }
+      } catch (err) {
+        close();
+        controller.error(err);
+      }
+    },
+    cancel: close,
+  }, { highWaterMark: 0 });
+}
+
+/** The check above needs /proc (to learn where an opened handle really is); refuse to start without it. */
+export function checkProcFd(root: string): void {
+  let handle: number | undefined;
+  try {
+    handle = openSync(root, O_PATH);
+    if (readlinkSync(`/proc/self/fd/${handle}`) === root) return;
+  } catch { /* below */ } finally {
+    if (handle !== undefined) closeSync(handle);
+  }
+  throw new CvmError(`${root}: cannot tell where opened files really are (is /proc mounted?); cvm serve needs /proc/self/fd to keep requests inside the storage`);
+}
