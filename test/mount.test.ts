@@ -145,6 +145,15 @@ describe.skipIf(!ready)("cvm mount", () => {
     const before = await reads(m);
     for (let i = 0; i < 3; i++) expect((await sh(`dd if='${m}/${file}' bs=4k 2>/dev/null | md5sum`)).stdout).toBe((await sh(`md5sum < '${src}/${file}'`)).stdout);
     expect(await reads(m)).toBe(before);
+    // A chunked file read whole is assembled in the cache; later opens pass that copy through.
+    const big = "software/v1/big.bin";
+    expect((await sh(`cat '${m}/${big}' > /dev/null`)).code).toBe(0);
+    await waitFor(async () => {
+      const r0 = await reads(m);
+      await sh(`cat '${m}/${big}' > /dev/null`);
+      return (await reads(m)) === r0;
+    }, 30_000, "the chunked file to be assembled and passed through");
+    expect((await sh(`md5sum < '${m}/${big}'`)).stdout).toBe((await sh(`md5sum < '${src}/${big}'`)).stdout);
     const off = mountpoint("no-passthrough");
     expect((await mount(off, "--no-passthrough")).code).toBe(0);
     expect(await talk(off, "passthrough")).toMatch(/^off/);

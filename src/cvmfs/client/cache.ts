@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, unlinkSync, constants } from "node:fs";
-import { mkdir, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CvmError, errnoCode } from "../../cli/errors";
@@ -164,6 +164,35 @@ export class ObjectCache {
       await rm(tmp, { force: true });
       throw err;
     }
+  }
+
+  /**
+   * Stores the concatenation of complete entries (a chunked file's pieces) as
+   * one entry, copied a piece at a time through a temp file and renamed into
+   * place, like any other. Skipped when it would not fit the quota.
+   */
+  async assemble(hash: ContentHash, parts: string[], size: number): Promise<string | undefined> {
+    if (this.limitBytes !== null && size > this.limitBytes / 2) return undefined;
+    if (this.limitBytes !== null) this.makeRoom(size);
+    const file = this.pathOf(hash);
+    const tmp = join(this.dir, "txn", `${process.pid}.${randomBytes(6).toString("hex")}`);
+    const out = await open(tmp, "wx", 0o600);
+    try {
+      for (const part of parts) await out.write(await readFile(part));
+      await out.close();
+      const st = await stat(tmp);
+      if (st.size !== size) throw new Error(`assembled ${st.size} bytes, expected ${size}`);
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      await rename(tmp, file);
+    } catch (err) {
+      await out.close().catch(() => {});
+      await rm(tmp, { force: true });
+      if (errnoCode(err) === "ENOSPC") { this.noteFull(0); return undefined; }
+      throw err;
+    }
+    this.pending.push([ObjectCache.key(hash), size, this.nextSeq(), TYPE.regular]);
+    this.used += size;
+    return file;
   }
 
   pin(hash: ContentHash): void {

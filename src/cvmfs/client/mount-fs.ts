@@ -1,11 +1,19 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { FuseError, type Attr, type DirEntry, type Entry, type OpenResult, type ReadOnlyFilesystem, type Statfs } from "../../fuse/filesystem";
-import { toHex } from "../format/hash";
+import { createHash } from "node:crypto";
+import { toHex, type ContentHash } from "../format/hash";
 import type { Dirent } from "../format/dirent";
 import { RepositoryError } from "../errors";
 import type { Piece, Repository } from "./repository";
 import { expandSymlink } from "../format/symlink";
 import { InodeTable, type Node } from "./inodes";
+
+/** The cache key of a chunked file's assembled copy: a hash of its chunk list, which no stored object can have. */
+function assembledKey(pieces: Piece[]): ContentHash {
+  const h = createHash("sha1").update("cvm assembled file\n");
+  for (const p of pieces) h.update(`${toHex(p.hash)} ${p.offset} ${p.size}\n`);
+  return { algorithm: "sha1", digest: new Uint8Array(h.digest()) };
+}
 
 const ENOENT = 2, EIO = 5, ENOTDIR = 20, EISDIR = 21, EINVAL = 22, ENODATA = 61;
 
@@ -180,6 +188,15 @@ export class RepositoryFs implements ReadOnlyFilesystem {
       const path = this.ctx.passthrough && file.fds.has(0) ? repo.cache?.lookup(pieces[0].hash) : undefined;
       if (path) return { fh, keepCache: true, directIo: d.directIo, passthroughFd: openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW) };
     }
+    // A chunked file read whole before has an assembled copy in the cache: the kernel reads that directly.
+    const whole = this.ctx.passthrough && d.chunked ? repo.cache?.lookup(assembledKey(pieces)) : undefined;
+    if (whole) {
+      try {
+        const fd = openSync(whole, constants.O_RDONLY | constants.O_NOFOLLOW);
+        if (fstatSync(fd).size === d.size) return { fh, keepCache: true, directIo: d.directIo, passthroughFd: fd };
+        closeSync(fd);
+      } catch { /* evicted meanwhile: read it piece by piece */ }
+    }
     return { fh, keepCache: true, directIo: d.directIo };
   }
 
@@ -236,8 +253,17 @@ export class RepositoryFs implements ReadOnlyFilesystem {
   async release(_ino: number, fh: number): Promise<void> {
     const file = this.files.get(fh);
     if (!file) return;
-    for (const fd of file.fds.values()) closeSync(fd);
     this.files.delete(fh);
+    // Every piece of a chunked file is in the cache: assemble the whole file there (in the background),
+    // so the next open can hand it to the kernel for passthrough.
+    const cache = file.repo.cache;
+    const complete = file.dirent.chunked && file.fds.size === file.pieces.length && file.pieces.length > 1;
+    if (this.ctx.passthrough && complete && cache && !cache.lookup(assembledKey(file.pieces))) {
+      const parts = file.pieces.map((p) => cache.lookup(p.hash)).filter((x): x is string => !!x);
+      if (parts.length === file.pieces.length)
+        void cache.assemble(assembledKey(file.pieces), parts, file.dirent.size).catch((err) => this.ctx.log?.(`${file.dirent.path}: not assembled: ${(err as Error).message}`));
+    }
+    for (const fd of file.fds.values()) closeSync(fd);
   }
 
   async opendir(ino: number): Promise<{ fh?: number }> {
