@@ -182,7 +182,8 @@ describe("cvm publish + cvm fs: round trip", () => {
   test("a second publisher on the same storage is refused", async () => {
     // A real holder of the lock, as another publisher (or flock(1) in an operator's script) holds it.
     const lock = join(storage, ".cvm_publish.lock");
-    const holder = Bun.spawn(["flock", "-n", "-o", lock, "sh", "-c", "echo held; exec sleep 120"], { stdout: "pipe" });
+    // It holds the lock until its stdin closes: nothing of it outlives the test (a sleeping child would keep CI's pipe open).
+    const holder = Bun.spawn(["flock", "-n", "-o", lock, "sh", "-c", "echo held; exec head -c 1 > /dev/null"], { stdin: "pipe", stdout: "pipe", stderr: "ignore" });
     try {
       const reader = holder.stdout.getReader();
       expect(new TextDecoder().decode((await reader.read()).value)).toBe("held\n");
@@ -191,7 +192,7 @@ describe("cvm publish + cvm fs: round trip", () => {
       expect(r.stderr).toContain("another publish is running (locked by pid ");
       expect(r.stderr).toContain("try again when it has finished");
     } finally {
-      holder.kill(9);
+      holder.stdin.end();
       await holder.exited;
     }
   });
