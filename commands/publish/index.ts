@@ -7,5 +7,6 @@ export default defineCommand({
     sync: () => import("./sync").then((m) => m.default),
     resign: () => import("./resign").then((m) => m.default),
     gc: () => import("./gc").then((m) => m.default),
+    snapshot: () => import("./snapshot").then((m) => m.default),
   },
 });

@@ -84,7 +84,7 @@ export async function collectGarbage(o: { fqrn: string; storage: string; keysDir
 }
 
 /** Adds every catalog reachable from `roots`, and every object they name, to `keep`; returns how many catalogs were read. */
-async function markCatalogs(source: DirectorySource, roots: ContentHash[], keep: Set<string>, workDir: string): Promise<number> {
+export async function markCatalogs(source: DirectorySource, roots: ContentHash[], keep: Set<string>, workDir: string): Promise<number> {
   const queue = [...roots];
   let read = 0;
   while (queue.length) {
@@ -117,7 +117,7 @@ async function markCatalogs(source: DirectorySource, roots: ContentHash[], keep:
 }
 
 /** Paths (data/XX/…) of the files in the storage named like objects; other files are left alone. */
-function* storedObjects(root: string): Generator<string> {
+export function* storedObjects(root: string): Generator<string> {
   for (let i = 0; i < 256; i++) {
     const dir = i.toString(16).padStart(2, "0");
     let names: string[];

@@ -19,8 +19,7 @@ export function parseRange(header: string | null, size: number): RangeAnswer {
     return { start: Math.max(0, size - suffix), end: size - 1 };
   }
   const start = Number(m[1]);
-  const last = m[2] === "" ? size - 1 : Number(m[2]);
-  if (!Number.isSafeInteger(start) || last < start) return "whole"; // invalid syntax: ignored
+  if (!Number.isSafeInteger(start) || (m[2] !== "" && Number(m[2]) < start)) return "whole"; // invalid: ignored
   if (start >= size) return "unsatisfiable";
-  return { start, end: Math.min(last, size - 1) };
+  return { start, end: m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1) };
 }

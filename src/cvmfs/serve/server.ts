@@ -147,11 +147,13 @@ function fileResponse(req: Request, f: OpenFile, objectName: string | undefined)
     const lastModified = new Date(f.mtimeMs).toUTCString();
     const maxAge = objectName !== undefined ? OBJECT_MAX_AGE : SHORT_MAX_AGE;
     const validators = { ETag: etag, "Last-Modified": lastModified, ...freshFor(maxAge) };
-    if (noneMatch(req.headers.get("if-none-match"), etag)) return new Response(null, { status: 304, headers: validators });
+    // Bun adds Date to responses with a body only; the others say it themselves (a cache computes ages from it).
+    const dated = { Date: new Date().toUTCString() };
+    if (noneMatch(req.headers.get("if-none-match"), etag)) return new Response(null, { status: 304, headers: { ...validators, ...dated } });
 
     const ifRange = req.headers.get("if-range");
     const range = ifRange !== null && ifRange !== etag && ifRange !== lastModified ? "whole" : parseRange(req.headers.get("range"), size);
-    if (range === "unsatisfiable") return new Response(null, { status: 416, headers: { "Content-Range": `bytes */${size}` } });
+    if (range === "unsatisfiable") return new Response(null, { status: 416, headers: { "Content-Range": `bytes */${size}`, ...dated } });
     const [status, start, end] = range === "whole" ? [200, 0, size] : [206, range.start, range.end + 1];
     const headers: Record<string, string> = {
       "Content-Type": objectName !== undefined ? OBJECT_TYPE : ROOT_FILE_TYPE,
@@ -160,7 +162,7 @@ function fileResponse(req: Request, f: OpenFile, objectName: string | undefined)
       ...validators,
     };
     if (status === 206) headers["Content-Range"] = `bytes ${start}-${end - 1}/${size}`;
-    if (req.method === "HEAD") return new Response(null, { status, headers });
+    if (req.method === "HEAD") return new Response(null, { status, headers: { ...headers, ...dated } });
     if (whole) return new Response(status === 200 ? whole : whole.subarray(start, end), { status, headers });
     if (end - start <= SMALL) {
       const part = Buffer.allocUnsafe(end - start);
