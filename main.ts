@@ -25,6 +25,7 @@ const main: CvmCommand = defineCommand({
     agent: () => import("./commands/agent").then((m) => m.default),
     mount: () => import("./commands/mount").then((m) => m.default),
     umount: () => import("./commands/umount").then((m) => m.default),
+    demo: () => import("./commands/demo").then((m) => m.default),
   },
 });
 
