@@ -8,7 +8,7 @@ export default defineCommand({
     storage: { type: "string", required: true, description: "The replica's storage directory (created if missing)", valueHint: "dir" },
     keys: { type: "string", description: "Directory of extra master public keys (*.pub) to trust, as for cvm fs", valueHint: "dir" },
     "all-tags": { type: "boolean", description: "Also replicate every revision named in the history" },
-    gc: { type: "boolean", description: "Then remove objects neither this revision nor the one served before needs" },
+    gc: { type: "boolean", description: "Then remove objects that neither this revision nor the previous one needs (nor, with --all-tags, a tagged one)" },
     parallel: { type: "string", description: "Downloads at once [16]", valueHint: "n" },
     json: { type: "boolean", description: "Print the result as JSON" },
   },

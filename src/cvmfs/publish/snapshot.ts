@@ -149,8 +149,10 @@ export async function snapshotRepository(o: SnapshotOptions, hooks: SnapshotHook
     mkdirSync(storage.workDir, { recursive: true, mode: 0o700 });
     return await replicate(o, hooks, { root, now, storage, upstream, masterKeys, previous });
   } catch (err) {
-    if (err instanceof RepositoryError && keeps) throw new RepositoryError(err.message + keeps);
-    throw err;
+    if (!(err instanceof RepositoryError)) throw err;
+    // the reader names the signed files bare; here the source they came from matters
+    const where = /^\.cvmfs(published|whitelist)\b/.test(err.message) ? `${upstream.location}/` : "";
+    throw new RepositoryError(where + err.message + keeps);
   } finally {
     storage.removeWorkDir();
     rmSync(join(root, ".cvmfs_is_snapshotting"), { force: true });
