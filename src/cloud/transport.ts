@@ -1,5 +1,5 @@
 import type { HttpHandlerOptions, HttpRequest, HttpResponse } from "@smithy/types";
-import { formatBytes } from "../sys/http";
+import { formatBytes, readCapped } from "../sys/http";
 import { httpTimeoutSeconds } from "../sys/config";
 import { checkAnswer, whatCameBack } from "./answer";
 import { CloudAnswerError, printable } from "./errors";
@@ -105,34 +105,11 @@ export class BoundedTransport {
       const coding = res.headers.get("content-encoding");
       if (coding && coding.toLowerCase() !== "identity") await refuse(`Content-Encoding '${printable(coding, 40)}' that cvm did not ask for`);
       if (Number(res.headers.get("content-length") ?? 0) > this.o.maxBytes) await refuse(`more than the ${formatBytes(this.o.maxBytes)} allowed for an answer`);
-      const body = await this.readBounded(res, () => new CloudAnswerError(`${where} answered ${whatCameBack(seen)}: more than the ${formatBytes(this.o.maxBytes)} allowed for an answer`, res.status)).catch((err) => { throw stopped(err); });
+      const body = await readCapped(res, this.o.maxBytes, () => new CloudAnswerError(`${where} answered ${whatCameBack(seen)}: more than the ${formatBytes(this.o.maxBytes)} allowed for an answer`, res.status)).catch((err) => { throw stopped(err); });
       checkAnswer({ where, action: actionOf(request), ...seen, body });
       return { response: { statusCode: res.status, reason: res.statusText, headers: Object.fromEntries(res.headers.entries()), body } };
     } finally {
       clock.stop();
     }
-  }
-
-  private async readBounded(res: Response, tooBig: () => Error): Promise<Uint8Array> {
-    if (!res.body) return new Uint8Array(0);
-    const reader = res.body.getReader();
-    const parts: Uint8Array[] = [];
-    let total = 0;
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        total += value.length;
-        if (total > this.o.maxBytes) throw tooBig();
-        parts.push(value);
-      }
-    } catch (err) {
-      reader.cancel().catch(() => {});
-      throw err;
-    }
-    const out = new Uint8Array(total);
-    let at = 0;
-    for (const p of parts) { out.set(p, at); at += p.length; }
-    return out;
   }
 }

@@ -114,6 +114,21 @@ async function readWhole(response: Response, declared: number, idle: IdleTimer, 
 }
 
 async function readBounded(response: Response, max: number, idle: IdleTimer, tooBig: () => Error, silence: () => Error, url: string): Promise<Uint8Array> {
+  try {
+    return await readCapped(response, max, tooBig, () => idle.touch());
+  } catch (err) {
+    if (err instanceof HttpError) throw err;
+    if (idle.expired) throw silence();
+    throw new HttpError(`${url}: ${describeNetworkError(err)}`, "network");
+  }
+}
+
+/**
+ * A body read piece by piece: `tooBig()` is thrown the moment it passes
+ * `max` bytes (the stream is cancelled), `onPiece` hears every piece (an
+ * idle clock). Other stream errors pass through as they are.
+ */
+export async function readCapped(response: Response, max: number, tooBig: () => Error, onPiece?: () => void): Promise<Uint8Array> {
   if (!response.body) return new Uint8Array(0);
   const reader = response.body.getReader();
   const parts: Uint8Array[] = [];
@@ -122,16 +137,14 @@ async function readBounded(response: Response, max: number, idle: IdleTimer, too
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      idle.touch();
+      onPiece?.();
       total += value.length;
       if (total > max) throw tooBig();
       parts.push(value);
     }
   } catch (err) {
     reader.cancel().catch(() => {});
-    if (err instanceof HttpError) throw err;
-    if (idle.expired) throw silence();
-    throw new HttpError(`${url}: ${describeNetworkError(err)}`, "network");
+    throw err;
   }
   if (parts.length === 1) return parts[0];
   const out = new Uint8Array(total);
