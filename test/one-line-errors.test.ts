@@ -34,6 +34,11 @@ beforeAll(async () => {
   regions("ipv6", "http://[::1");
   mkdirSync(join(work, "etc"), { recursive: true });
   symlinkSync("/dev/zero", join(work, "etc", "default.local"));
+  mkdirSync(join(work, "etc-file-default-d"));
+  writeFileSync(join(work, "etc-file-default-d", "default.d"), "");
+  mkdirSync(join(work, "etc-loop"));
+  symlinkSync("loop-b", join(work, "etc-loop", "default.conf"));
+  symlinkSync("default.conf", join(work, "etc-loop", "loop-b"));
   // Redirects to another protocol, for a stratum and for a cloud.
   redirector = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response(null, { status: 302, headers: { Location: "ftp://127.0.0.1/x" } }) });
   mkdirSync(join(work, "redirect"), { recursive: true });
@@ -71,6 +76,11 @@ const CASES: [string, () => string[], () => Record<string, string>][] = [
   ["publishing a source that does not exist", () => ["publish", "sync", FQRN, join(work, "no-src")], () => ({})],
   ["publishing the storage into itself", () => ["publish", "sync", FQRN, storage], () => ({})],
   ["a whitelist lifetime no client can read", () => ["publish", "resign", FQRN, "--days", "999999"], () => ({})],
+  ["default.d that is a file", () => ["fs", "ls", FQRN], () => ({ CVM_CONFIG_ROOT: join(work, "etc-file-default-d") })],
+  ["a configuration file that is a link loop", () => ["fs", "config", FQRN], () => ({ CVM_CONFIG_ROOT: join(work, "etc-loop") })],
+  ["a newline and ESC in a proxy value", () => ["fs", "ls", FQRN, "-o", "CVMFS_HTTP_PROXY=foo\nbar\x1b[31m"], () => ({ CVM_CONFIG_ROOT: join(work, "no-such-etc") })],
+  ["a fallback proxy that leaves no proxy at all", () => ["fs", "ls", FQRN, "-o", "CVMFS_SERVER_URL=http://127.0.0.1:1/cvmfs/@fqrn@", "-o", "CVMFS_HTTP_PROXY=DIRECT", "-o", "CVMFS_FALLBACK_PROXY=DIRECT"], () => ({ CVM_CONFIG_ROOT: join(work, "no-such-etc") })],
+  ["a relative cache base", () => ["fs", "ls", FQRN, "-o", "CVMFS_SERVER_URL=http://127.0.0.1:1/cvmfs/@fqrn@", "-o", "CVMFS_HTTP_PROXY=DIRECT", "-o", "CVMFS_CACHE_BASE=cache"], () => ({ CVM_CONFIG_ROOT: join(work, "no-such-etc") })],
   ["run with a count that is not one", () => ["run", "ami-00000001", "-n", "1e9"], () => ({})],
 ];
 
@@ -82,6 +92,7 @@ describe("every failure is one line", () => {
       const lines = r.stderr.split("\n").filter((l) => l && !l.startsWith("warning: ") && !l.startsWith("Run 'cvm"));
       expect({ what, lines }).toEqual({ what, lines: [expect.stringMatching(/^cvm: \S.*: .+/)] });
       expect(r.stderr).not.toMatch(/internal error|TypeError|RangeError|SyntaxError|Invalid Date|^\s+at /m);
+      expect(r.stderr).not.toContain("\x1b"); // nothing from the input drives the terminal
     }, 30_000);
   }
 });

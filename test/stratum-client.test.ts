@@ -2,7 +2,7 @@
 // squid as site proxies, and misbehaving servers from test/hostile. Reads are
 // compared byte for byte with the published tree: no corrupt byte may pass.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -168,6 +168,20 @@ describe.skipIf(!haveBoth)("the stratum client with nginx and squid", () => {
     expect(r.stdout).toBe("the newest revision\n");
     expect(r.stderr).toContain(`${stale.url(FQRN)}: .cvmfspublished is older (revision 2`);
     expect(r.stderr).toContain("skipping this stale replica");
+  }, 60_000);
+
+  test("a link planted in the cache is never followed: the catalog is fetched again", async () => {
+    const c = client({ CVMFS_SERVER_URL: a.url(FQRN) });
+    expect((await c.fs(["ls", "/"])).code).toBe(0);
+    const root = JSON.parse((await c.fs(["info", "--json"])).stdout).rootHash as string;
+    const entry = join(c.cache, root.slice(0, 2), root.slice(2));
+    const decoy = join(c.dir, "decoy.sqlite");
+    writeFileSync(decoy, "not the catalog");
+    rmSync(entry);
+    symlinkSync(decoy, entry);
+    const r = await c.fs(["ls", "/"]);
+    expect(r.stderr).toBe("");
+    expect(r.stdout.split("\n")).toContain("new-in-rev3.txt");
   }, 60_000);
 
   test("concurrent requests for one object share one download", async () => {

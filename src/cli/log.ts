@@ -1,3 +1,4 @@
+import { oneLine } from "./output";
 import { createConsola, type ConsolaInstance, type LogObject } from "consola/core";
 
 /**
@@ -7,7 +8,8 @@ import { createConsola, type ConsolaInstance, type LogObject } from "consola/cor
 function writeToStderr(logObj: LogObject): void {
   const text = logObj.args.map((a) => (typeof a === "string" ? a : Bun.inspect(a))).join(" ");
   const prefix = logObj.type === "warn" ? "warning: " : logObj.type === "trace" ? "debug: " : "";
-  process.stderr.write(`${prefix}${text}\n`);
+  // Warnings carry text from files and servers: one line, no terminal control (traces keep their lines).
+  process.stderr.write(`${prefix}${logObj.type === "warn" ? oneLine(text) : text}\n`);
 }
 
 export const log: ConsolaInstance = createConsola({

@@ -1,6 +1,7 @@
 import { renderUsage, runCommand, type ArgsDef, type CommandDef } from "citty";
 import { CvmError, EXIT, UsageError } from "./errors";
 import { log, setVerbosity } from "./log";
+import { oneLine } from "./output";
 import { checkOptions, normalizeSingleDash } from "./args";
 
 /** A citty command plus what our option checker needs to know. */
@@ -100,18 +101,18 @@ async function printUsage(cmd: CvmCommand, path: string[], code: number): Promis
 function report(err: unknown, path: string[], debug: boolean): number {
   const where = ["cvm", ...path].join(" ");
   if (err instanceof CvmError) {
-    if (err.message) process.stderr.write(`cvm: ${err.message}\n`);
+    if (err.message) process.stderr.write(`cvm: ${oneLine(err.message)}\n`);
     if (err.exitCode === EXIT.usage) process.stderr.write(`Run '${where} --help' for usage.\n`);
     if (debug && err.stack) log.trace(err.stack);
     return err.exitCode;
   }
   // citty's own argument errors (missing positional, bad enum value) are usage errors
   if (err instanceof Error && err.name === "CLIError") {
-    process.stderr.write(`cvm: ${stripAnsi(err.message)}\nRun '${where} --help' for usage.\n`);
+    process.stderr.write(`cvm: ${oneLine(stripAnsi(err.message))}\nRun '${where} --help' for usage.\n`);
     return EXIT.usage;
   }
   const message = err instanceof Error ? err.message : String(err);
-  process.stderr.write(`cvm: internal error: ${message}${debug ? "" : " (run with --debug for details)"}\n`);
+  process.stderr.write(`cvm: internal error: ${oneLine(message)}${debug ? "" : " (run with --debug for details)"}\n`);
   if (debug && err instanceof Error && err.stack) process.stderr.write(err.stack + "\n");
   return EXIT.failure;
 }

@@ -1,5 +1,5 @@
 import { Database } from "bun:sqlite";
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, statSync, unlinkSync, constants } from "node:fs";
+import { chmodSync, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, unlinkSync, constants } from "node:fs";
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -43,6 +43,7 @@ export class ObjectCache {
   constructor(readonly dir: string, readonly limitBytes: number | null) {
     try {
       mkdirSync(join(dir, "txn"), { recursive: true, mode: 0o700 });
+      chmodSync(dir, 0o700); // private: entries are trusted once verified, so nobody else may write here
       this.db = new Database(join(dir, "cachedb"), { create: true });
       this.db.exec("PRAGMA busy_timeout = 10000");
       this.db.exec("PRAGMA journal_mode = WAL");
@@ -75,19 +76,17 @@ export class ObjectCache {
   /** The file of a complete entry, or undefined. Marks it recently used. */
   lookup(hash: ContentHash): string | undefined {
     const file = this.pathOf(hash);
-    try {
-      if (!statSync(file).isFile()) return undefined;
-    } catch {
-      return undefined;
-    }
-    this.touch(ObjectCache.key(hash), statSync(file).size);
+    // lstat: an entry is a regular file of the cache itself, never a link to something else.
+    const st = lstatSync(file, { throwIfNoEntry: false });
+    if (!st?.isFile()) return undefined;
+    this.touch(ObjectCache.key(hash), st.size);
     return file;
   }
 
   /** A complete entry's bytes when it has exactly `size` bytes (anything else is dropped as damaged). */
   read(hash: ContentHash, size?: number): Uint8Array | undefined {
     const file = this.pathOf(hash);
-    if (!statSync(file, { throwIfNoEntry: false })) return undefined; // a miss costs a stat, not an exception
+    if (!lstatSync(file, { throwIfNoEntry: false })) return undefined; // a miss costs a stat, not an exception
     let fd: number;
     try {
       fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);

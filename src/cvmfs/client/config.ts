@@ -95,7 +95,12 @@ export function expandTemplates(value: string, fqrn: string): string {
 
 function readConfigFile(file: string): string | undefined {
   let st;
-  try { st = statSync(file); } catch { return undefined; }
+  try {
+    st = statSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined; // absent: fine; a link loop or no access is not
+    throw new CvmError(`${file}: cannot read it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
   if (!st.isFile()) throw new CvmError(`${file}: not a regular file`);
   if (st.size > 1 << 20) throw new CvmError(`${file}: ${st.size} bytes; a configuration file is at most 1 MiB`);
   try {
@@ -109,7 +114,14 @@ function readConfigFile(file: string): string | undefined {
 export function configFiles(root: string, fqrn: string): string[] {
   const domain = fqrn.split(".").slice(1).join(".");
   const defaultD = join(root, "default.d");
-  const dropIns = existsSync(defaultD) ? readdirSync(defaultD).filter((n) => n.endsWith(".conf")).sort().map((n) => join(defaultD, n)) : [];
+  let dropIns: string[] = [];
+  if (existsSync(defaultD)) {
+    try {
+      dropIns = readdirSync(defaultD).filter((n) => n.endsWith(".conf")).sort().map((n) => join(defaultD, n));
+    } catch (err) {
+      throw new CvmError(`${defaultD}: cannot list it (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  }
   const files = [join(root, "default.conf"), ...dropIns, join(root, "default.local")];
   if (domain) files.push(join(root, "domain.d", `${domain}.conf`), join(root, "domain.d", `${domain}.local`));
   if (fqrn) files.push(join(root, "config.d", `${fqrn}.conf`), join(root, "config.d", `${fqrn}.local`));

@@ -48,11 +48,17 @@ export function allRecords(): MountRecord[] {
   return names.flatMap((n) => { try { return [JSON.parse(readFileSync(join(runtimeDir(), n), "utf8")) as MountRecord]; } catch { return []; } });
 }
 
+/** A running process (a zombie, killed but not yet reaped, is not). */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as { code?: string }).code === "EPERM";
+    if ((err as { code?: string }).code !== "EPERM") return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true; // no /proc: trust kill(0)
   }
 }

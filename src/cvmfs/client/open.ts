@@ -1,5 +1,6 @@
 import { mkdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
+import { CvmError } from "../../cli/errors";
 import { log } from "../../cli/log";
 import { writeFileAtomic } from "../../sys/atomic";
 import { RepositoryError } from "../errors";
@@ -24,6 +25,8 @@ export interface ConfiguredRequest {
 /** The cache directory the configuration names (spec §6.1). */
 export function cacheDir(config: ClientConfig): string {
   const base = config.get("CVMFS_CACHE_BASE")!;
+  // A relative base would follow whoever's working directory (the mount daemon's included).
+  if (!base.startsWith("/")) throw new CvmError(`CVMFS_CACHE_BASE='${base}' (from ${config.source("CVMFS_CACHE_BASE")}): expected an absolute path`);
   return join(base, config.flag("CVMFS_SHARED_CACHE") ? "shared" : config.fqrn);
 }
 

@@ -60,6 +60,8 @@ export function proxyChain(httpProxy: string | undefined, fallbackProxy: string 
   const fallback = fallbackProxy ? parseProxyList(fallbackProxy, "CVMFS_FALLBACK_PROXY") : [];
   if (fallback.length === 0) return groups;
   const stripped = [...groups, ...fallback].map((g) => g.filter((m) => m !== DIRECT)).filter((g) => g.length > 0);
+  if (stripped.length === 0)
+    throw new CvmError("CVMFS_HTTP_PROXY and CVMFS_FALLBACK_PROXY leave no proxy: with a fallback proxy, DIRECT is dropped from both (as upstream); name a proxy");
   return stripped;
 }
 
