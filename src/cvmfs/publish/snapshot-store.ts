@@ -1,7 +1,11 @@
 import { closeSync, existsSync, fchmodSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { chmod, rename, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import type { LocalStorage } from "./storage";
 import { storageError } from "./errors";
+
+// Whether the umask takes bits off 0644 (then a file's mode is set after it is created).
+const NARROWING_UMASK = (process.umask() & 0o644) !== 0;
 
 /**
  * Objects written into a replica's storage: each through data/txn and a
@@ -56,6 +60,23 @@ export class ReplicaStore {
 
   put(path: string, bytes: Uint8Array): void {
     this.commit(this.stage(path, bytes), path);
+  }
+
+  /**
+   * As put, with the file work on the thread pool: the main thread, which
+   * receives every download and checks every hash, never waits for the disk
+   * (10 % of a snapshot of small objects on a busy machine).
+   */
+  async putAsync(path: string, bytes: Uint8Array): Promise<void> {
+    const tmp = `${this.storage.root}/data/txn/${basename(path)}.${process.pid}.${this.counter++}.tmp`;
+    try {
+      await writeFile(tmp, bytes, { flag: "wx", mode: 0o644 });
+      if (NARROWING_UMASK) await chmod(tmp, 0o644); // readable by the web server's user whatever our umask
+      await rename(tmp, `${this.storage.root}/${path}`);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw storageError(this.storage.root, err, `storing ${path}`);
+    }
   }
 
   discard(staged: string): void {

@@ -124,7 +124,7 @@ export class Replicator {
         this.bigSlot = turn.catch(() => {});
         raw = await turn;
       } else raw = await this.download(path, hash, maxBytes, what);
-      this.store.put(path, raw);
+      await this.store.putAsync(path, raw);
     } catch (err) {
       this.pool.fail(err); // a full disk stops the run as a bad download does
       throw err;
