@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync } from "node:fs";
 import { CvmError } from "../../cli/errors";
+import { beneath } from "./openat2";
 
 // Linux's O_PATH: a handle on whatever a path leads to, without opening it
 // (no side effects, whatever it is: a FIFO, a device, a file outside).
@@ -7,6 +8,28 @@ const O_PATH = 0o10000000;
 
 /** A regular file inside a storage, open for reading. */
 export interface OpenFile { fd: number; size: number; mtimeMs: number; }
+
+/** Opens a storage's files, as openInside does; with openat2 when the kernel has it (one system call), else by hand. */
+export function fileOpener(root: string): { open: (rel: string) => OpenFile | undefined; close: () => void } {
+  const b = beneath(root);
+  if (!b) {
+    checkProcFd(root);
+    return { open: (rel) => openInside(root, rel), close: () => {} };
+  }
+  return {
+    open(rel) {
+      const fd = b.open(rel);
+      if (fd < 0) return undefined; // absent, leading outside (EXDEV), a loop, no permission: all 404
+      try {
+        const st = fstatSync(fd);
+        if (st.isFile()) return { fd, size: st.size, mtimeMs: st.mtimeMs };
+      } catch { /* below */ }
+      closeSync(fd);
+      return undefined;
+    },
+    close: b.close,
+  };
+}
 
 /**
  * Opens `root/rel` only if it is a regular file whose real location lies
@@ -16,7 +39,7 @@ export interface OpenFile { fd: number; size: number; mtimeMs: number; }
  * regular file, is as if absent. The check is made on the handle itself
  * (/proc/self/fd names where it really is), and the file is then opened
  * through that same handle, so swapping a directory for a link between the
- * check and the open cannot lead elsewhere.
+ * check and the open cannot lead elsewhere. (Kernels without openat2.)
  */
 export function openInside(root: string, rel: string): OpenFile | undefined {
   let handle: number;

@@ -3,8 +3,8 @@ import { createHash } from "node:crypto";
 import type { Server } from "bun";
 import { CvmError, errnoCode } from "../../cli/errors";
 import { geoAnswer, thisHost } from "./geo";
-import { freshFor, GEO_ERROR_MAX_AGE, GEO_MAX_AGE, JSON_TYPE, noneMatch, OBJECT_MAX_AGE, OBJECT_TYPE, ROOT_FILE_TYPE, SHORT_MAX_AGE } from "./headers";
-import { checkProcFd, openInside, readWhole, streamRange, type OpenFile } from "./open-file";
+import { freshFor, httpDate, GEO_ERROR_MAX_AGE, GEO_MAX_AGE, JSON_TYPE, noneMatch, OBJECT_MAX_AGE, OBJECT_TYPE, ROOT_FILE_TYPE, SHORT_MAX_AGE } from "./headers";
+import { fileOpener, readWhole, streamRange, type OpenFile } from "./open-file";
 import { parseRange } from "./range";
 import { parseRequestPath, rawPathOf } from "./request-path";
 import { nameStorages, type ServedStorage } from "./storages";
@@ -45,7 +45,7 @@ const text = (status: number, body: string, headers: Record<string, string> = {}
 
 export function startStratumServer(o: ServeOptions): StratumServer {
   const storages = nameStorages(o.storages);
-  for (const s of storages) checkProcFd(s.root);
+  const openers = new Map(storages.map((s) => [s.fqrn, fileOpener(s.root)]));
   const byName = new Map(storages.map((s) => [s.fqrn, s]));
   const host = thisHost();
   const hostname = o.hostname ?? DEFAULT_HOSTNAME;
@@ -65,8 +65,7 @@ export function startStratumServer(o: ServeOptions): StratumServer {
       }
       case "root-file":
       case "object": {
-        const storage = byName.get(t.fqrn);
-        const f = storage && openInside(storage.root, t.rel);
+        const f = openers.get(t.fqrn)?.open(t.rel);
         if (!f) return text(404, "not found\n");
         return fileResponse(req, f, t.kind === "object" ? t.name : undefined);
       }
@@ -96,6 +95,7 @@ export function startStratumServer(o: ServeOptions): StratumServer {
       },
     });
   } catch (err) {
+    for (const opener of openers.values()) opener.close();
     const where = `${hostname.includes(":") ? `[${hostname}]` : hostname}:${o.port ?? DEFAULT_PORT}`;
     const code = errnoCode(err);
     if (code === "EADDRINUSE") throw new CvmError(`${where}: address already in use; choose another with --listen HOST:PORT (port 0 picks a free one)`);
@@ -119,6 +119,7 @@ export function startStratumServer(o: ServeOptions): StratumServer {
         clearTimeout(force);
       }
       await server.stop(true); // idle keep-alive connections
+      for (const opener of openers.values()) opener.close();
     },
   };
 }
@@ -144,11 +145,11 @@ function fileResponse(req: Request, f: OpenFile, objectName: string | undefined)
       etag = `"${createHash("sha1").update(whole).digest("hex")}"`;
     } else etag = `"${Math.floor(f.mtimeMs).toString(16)}-${f.size.toString(16)}"`;
     const size = whole ? whole.length : f.size;
-    const lastModified = new Date(f.mtimeMs).toUTCString();
+    const lastModified = httpDate(f.mtimeMs);
     const maxAge = objectName !== undefined ? OBJECT_MAX_AGE : SHORT_MAX_AGE;
     const validators = { ETag: etag, "Last-Modified": lastModified, ...freshFor(maxAge) };
     // Bun adds Date to responses with a body only; the others say it themselves (a cache computes ages from it).
-    const dated = { Date: new Date().toUTCString() };
+    const dated = { Date: httpDate(Date.now()) };
     if (noneMatch(req.headers.get("if-none-match"), etag)) return new Response(null, { status: 304, headers: { ...validators, ...dated } });
 
     const ifRange = req.headers.get("if-range");
