@@ -4,7 +4,7 @@
 // path first), two repositories at once, the geo API, and the stratum client
 // reading through it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { createHash, randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -14,6 +14,7 @@ import { CVM, cvm } from "./helpers/run";
 import { parseGeoReply } from "../src/cvmfs/client/geo";
 import { parseRange } from "../src/cvmfs/serve/range";
 import { parseRequestPath } from "../src/cvmfs/serve/request-path";
+import { fileOpener, openInside } from "../src/cvmfs/serve/open-file";
 import { startNginx, type Nginx } from "./servers/nginx";
 import { haveServers } from "./servers/server-process";
 
@@ -250,6 +251,21 @@ describe("cvm serve: what is not served", () => {
     const r = await fetch(url(A, `.cvmfsalt-${root}C`));
     expect(r.status).toBe(200);
     expect(Buffer.from(await r.arrayBuffer()).equals(readFileSync(join(storageA, `data/${root.slice(0, 2)}/${root.slice(2)}C`)))).toBe(true);
+  });
+
+  test("both ways of opening files (openat2 beneath the storage; the /proc check for older kernels) refuse every link out", () => {
+    const byHand = (rel: string) => { const f = openInside(realpathSync(storageA), rel); if (f) closeSync(f.fd); return !!f; };
+    const opener = fileOpener(realpathSync(storageA));
+    const beneath = (rel: string) => { const f = opener.open(rel); if (f) closeSync(f.fd); return !!f; };
+    try {
+      for (const rel of [".cvmfsleak", `data/ee/${"e".repeat(38)}`, `data/${outDir}/${"f".repeat(38)}`, "../secret", "data/../../secret", join(work, "srv", "secret"), "data", "data/txn"])
+        expect({ rel, byHand: byHand(rel), beneath: beneath(rel) }).toEqual({ rel, byHand: false, beneath: false });
+      const root = /^C([0-9a-f]{40})$/m.exec(readFileSync(join(storageA, ".cvmfspublished"), "latin1"))![1];
+      for (const rel of [".cvmfspublished", `.cvmfsalt-${root}C`, someObject()])
+        expect({ rel, byHand: byHand(rel), beneath: beneath(rel) }).toEqual({ rel, byHand: true, beneath: true });
+    } finally {
+      opener.close();
+    }
   });
 
   test("pure checks: the path rules and range rules the server applies", () => {

@@ -259,7 +259,7 @@ describe("cvm publish snapshot", () => {
     }
   }, 90_000);
 
-  test("refused in one line: a stratum 0 as the replica, a busy storage, a source older than the replica, an unknown key, a full directory", async () => {
+  test("refused in one line: a stratum 0 as the replica, a busy storage, a source older than the replica, an unknown key, an unreachable source, a full directory", async () => {
     const r1 = replica("one");
     const s0Target = await snapshot(s0);
     expect(s0Target.code).toBe(1);
@@ -287,6 +287,11 @@ describe("cvm publish snapshot", () => {
     expect(noKey.code).toBe(1);
     expect(noKey.stderr).toStartWith(`cvm: ${source.base}/.cvmfswhitelist: bad signature: none of the `);
     expect(noKey.stderr.split("\n").length).toBe(2);
+
+    const unreachable = await cvm(["publish", "snapshot", "http://127.0.0.1:1/cvmfs/" + FQRN, FQRN, "--storage", replica("never"), "--keys", keys], { env });
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stderr).toBe(`cvm: http://127.0.0.1:1/cvmfs/${FQRN}/.cvmfspublished: connection refused\n`);
+    expect(existsSync(replica("never"))).toBe(false); // nothing is written before the source is verified
 
     const full = join(work, "not-empty");
     mkdirSync(full);

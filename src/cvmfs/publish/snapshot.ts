@@ -120,120 +120,131 @@ export async function snapshotRepository(o: SnapshotOptions, hooks: SnapshotHook
   const root = resolve(o.storage);
   const now = o.now ?? new Date();
   const upstream = sourceFor(o.source);
-  if (upstream instanceof DirectorySource && existsSync(root) && realpathSync(upstream.location) === realpathSync(root))
-    throw new CvmError(`${o.source}: the source is the replica itself`);
+  if (upstream instanceof DirectorySource) {
+    if (!existsSync(upstream.location) || !statSync(upstream.location).isDirectory()) throw new CvmError(`${o.source}: no such directory`);
+    if (existsSync(root) && realpathSync(upstream.location) === realpathSync(root)) throw new CvmError(`${o.source}: the source is the replica itself`);
+  }
   checkTarget(root, o.fqrn);
   const masterKeys = loadMasterKeys({ keysDir: o.keysDir }).map((k) => k.key);
-
-  const storage = new LocalStorage(root);
-  try {
-    if (!storage.isStorage()) {
-      mkdirSync(root, { recursive: true });
-      storage.createSkeleton();
-    }
-  } catch (err) {
-    throw storageError(root, err, "creating the replica's storage");
-  }
-  let release: () => void;
-  try {
-    release = acquirePublishLock(root);
-  } catch (err) {
-    if (err instanceof RepositoryError) throw new RepositoryError(err.message.replace("another publish is running", "another publish or snapshot is running"));
-    throw err;
-  }
-  const previous = localManifest(root);
-  const keeps = previous ? `; the replica keeps revision ${previous.revision}` : "";
-  try {
-    storage.clearTransactions(); // what a killed run left in data/txn
-    storage.writeRootFile(".cvmfs_is_snapshotting", Buffer.from(dateLine(now) + "\n"));
-    mkdirSync(storage.workDir, { recursive: true, mode: 0o700 });
-    return await replicate(o, hooks, { root, now, storage, upstream, masterKeys, previous });
-  } catch (err) {
-    if (!(err instanceof RepositoryError)) throw err;
+  const named = (err: unknown, revision?: number) => {
+    if (!(err instanceof RepositoryError)) return err;
     // the reader names the signed files bare; here the source they came from matters
     const where = /^\.cvmfs(published|whitelist)\b/.test(err.message) ? `${upstream.location}/` : "";
-    throw new RepositoryError(where + err.message + keeps);
+    return new RepositoryError(where + err.message + (revision === undefined ? "" : `; the replica keeps revision ${revision}`));
+  };
+
+  // The source is verified before anything is written: a source that cannot be reached or trusted leaves no trace.
+  const reading = new ReplicaFirstSource(upstream, root);
+  let repo: Repository;
+  try {
+    repo = await Repository.open({ source: reading, fqrn: o.fqrn, masterKeys, now, state: null });
+  } catch (err) {
+    throw named(err, existsSync(root) ? localManifest(root)?.revision : undefined);
+  }
+  try {
+    const storage = new LocalStorage(root);
+    try {
+      if (!storage.isStorage()) {
+        mkdirSync(root, { recursive: true });
+        storage.createSkeleton();
+      }
+    } catch (err) {
+      throw storageError(root, err, "creating the replica's storage");
+    }
+    let release: () => void;
+    try {
+      release = acquirePublishLock(root);
+    } catch (err) {
+      if (err instanceof RepositoryError) throw new RepositoryError(err.message.replace("another publish is running", "another publish or snapshot is running"));
+      throw err;
+    }
+    const previous = localManifest(root); // under the lock: what the replica serves until this run ends
+    try {
+      storage.clearTransactions(); // what a killed run left in data/txn
+      storage.writeRootFile(".cvmfs_is_snapshotting", Buffer.from(dateLine(now) + "\n"));
+      mkdirSync(storage.workDir, { recursive: true, mode: 0o700 });
+      return await replicate(o, hooks, { root, storage, upstream, reading, repo, previous });
+    } catch (err) {
+      throw named(err, previous?.revision);
+    } finally {
+      storage.removeWorkDir();
+      rmSync(join(root, ".cvmfs_is_snapshotting"), { force: true });
+      release();
+    }
   } finally {
-    storage.removeWorkDir();
-    rmSync(join(root, ".cvmfs_is_snapshotting"), { force: true });
-    release();
+    repo.close();
   }
 }
 
 interface Context {
   root: string;
-  now: Date;
   storage: LocalStorage;
   upstream: RepositorySource;
-  masterKeys: import("node:crypto").KeyObject[];
+  reading: ReplicaFirstSource;
+  repo: Repository;         // the source's current revision, verified
   previous?: Manifest;
 }
 
 async function replicate(o: SnapshotOptions, hooks: SnapshotHooks, c: Context): Promise<SnapshotResult> {
-  const reading = new ReplicaFirstSource(c.upstream, c.root);
-  const repo = await Repository.open({ source: reading, fqrn: o.fqrn, masterKeys: c.masterKeys, now: c.now, state: null });
-  try {
-    const m = repo.manifest;
-    if (c.previous) {
-      const p = c.previous;
-      if (m.revision < p.revision || (m.revision === p.revision && !sameHash(m.rootHash, p.rootHash)))
-        throw new RepositoryError(`${c.upstream.location}: serves revision ${m.revision} (root ${toHex(m.rootHash)}), but the replica already has revision ${p.revision}${m.revision === p.revision ? ` with root ${toHex(p.rootHash)}` : ""}: a replica never goes back (is the source a stale stratum 1?)`);
-    }
-    const store = new ReplicaStore(c.storage);
-    const pool = new Pool(o.parallel ?? DEFAULT_PARALLEL);
-    const copier = new Replicator(c.upstream, store, pool, c.storage.workDir, hooks.progress);
-
-    const history = await repo.tags(); // read to know the tagged revisions (allTags) and the previous one (gc)
-    const tags = o.allTags ? history : [];
-    const roots: ContentHash[] = [m.rootHash];
-    const taggedRevisions: number[] = [];
-    for (const t of tags) {
-      if (roots.some((r) => sameHash(r, t.hash))) continue;
-      roots.push(t.hash);
-      taggedRevisions.push(t.revision);
-    }
-    await settleAll(roots.map((h, i) => copier.catalog(h, i === 0 ? "" : `tagged revision ${taggedRevisions[i - 1]}`)), pool);
-
-    // Certificate, history, meta-info: as the source stores them (those fetched to verify or read are kept as fetched).
-    const fixed: [ContentHash | undefined, "X" | "H" | "M", number, string][] = [
-      [m.certificate, "X", CERTIFICATE_LIMIT, "certificate"], [m.history, "H", catalogLimit(), "history database"], [m.metainfo, "M", METAINFO_LIMIT, "meta-info"],
-    ];
-    for (const [hash, suffix, limit, what] of fixed) {
-      if (!hash) continue;
-      const path = objectPath(hash, suffix);
-      const fetched = reading.fetched.get(path);
-      if (fetched) store.put(path, fetched);
-      else if (!store.has(path)) store.put(path, await copier.download(path, hash, limit, what));
-    }
-    if (m.alternativePaths) alternativePaths(c.root, m);
-    c.storage.syncObjects();
-
-    if (repo.whitelist.pkcs7) {
-      const pkcs7 = await c.upstream.get(".cvmfswhitelist.pkcs7", SIGNED_FILE_LIMIT);
-      c.storage.writeRootFile(".cvmfswhitelist.pkcs7", pkcs7);
-    }
-    const stamp = dateLine(new Date());
-    c.storage.writeRootFile(MARKER, Buffer.from(stamp + "\n"));
-    updateStatus(c.storage, { last_snapshot: stamp });
-    c.storage.writeRootFile(".cvmfswhitelist", repo.signedFiles.whitelist);
-    c.storage.writeRootFile(".cvmfspublished", repo.signedFiles.manifest); // as signed: from here on readers see the new revision
-
-    const result: SnapshotResult = {
-      fqrn: o.fqrn, source: c.upstream.location, storage: c.root, revision: m.revision, previousRevision: c.previous?.revision,
-      rootHash: toHex(m.rootHash), taggedRevisions, copy: copier.stats,
-    };
-    if (o.gc) {
-      // Kept: what the replica now serves, the revision before it (clients may still be reading it: the one the
-      // replica served until now, and the history's trunk-previous when the replica has it), and the tagged revisions replicated.
-      const undo = history.find((t) => t.name === "trunk-previous");
-      const kept = [...roots, ...(c.previous ? [c.previous.rootHash] : []), ...(undo && store.has(objectPath(undo.hash, "C")) ? [undo.hash] : [])];
-      result.gc = await collectReplicaGarbage(c.storage, kept, [...rootObjectsOf(m), ...(c.previous ? rootObjectsOf(c.previous) : [])], c.storage.workDir);
-      updateStatus(c.storage, { last_gc: dateLine(new Date()) });
-    }
-    return result;
-  } finally {
-    repo.close();
+  const { repo, reading } = c;
+  const m = repo.manifest;
+  if (c.previous) {
+    const p = c.previous;
+    if (m.revision < p.revision || (m.revision === p.revision && !sameHash(m.rootHash, p.rootHash)))
+      throw new RepositoryError(`${c.upstream.location}: serves revision ${m.revision} (root ${toHex(m.rootHash)}), but the replica already has revision ${p.revision}${m.revision === p.revision ? ` with root ${toHex(p.rootHash)}` : ""}: a replica never goes back (is the source a stale stratum 1?)`);
   }
+  const store = new ReplicaStore(c.storage);
+  const pool = new Pool(o.parallel ?? DEFAULT_PARALLEL);
+  const copier = new Replicator(c.upstream, store, pool, c.storage.workDir, hooks.progress);
+
+  const history = await repo.tags(); // read to know the tagged revisions (allTags) and the previous one (gc)
+  const tags = o.allTags ? history : [];
+  const roots: ContentHash[] = [m.rootHash];
+  const taggedRevisions: number[] = [];
+  for (const t of tags) {
+    if (roots.some((r) => sameHash(r, t.hash))) continue;
+    roots.push(t.hash);
+    taggedRevisions.push(t.revision);
+  }
+  await settleAll(roots.map((h, i) => copier.catalog(h, i === 0 ? "" : `tagged revision ${taggedRevisions[i - 1]}`)), pool);
+
+  // Certificate, history, meta-info: as the source stores them (those fetched to verify or read are kept as fetched).
+  const fixed: [ContentHash | undefined, "X" | "H" | "M", number, string][] = [
+    [m.certificate, "X", CERTIFICATE_LIMIT, "certificate"], [m.history, "H", catalogLimit(), "history database"], [m.metainfo, "M", METAINFO_LIMIT, "meta-info"],
+  ];
+  for (const [hash, suffix, limit, what] of fixed) {
+    if (!hash) continue;
+    const path = objectPath(hash, suffix);
+    const fetched = reading.fetched.get(path);
+    if (fetched) store.put(path, fetched);
+    else if (!store.has(path)) store.put(path, await copier.download(path, hash, limit, what));
+  }
+  if (m.alternativePaths) alternativePaths(c.root, m);
+  c.storage.syncObjects();
+
+  if (repo.whitelist.pkcs7) {
+    const pkcs7 = await c.upstream.get(".cvmfswhitelist.pkcs7", SIGNED_FILE_LIMIT);
+    c.storage.writeRootFile(".cvmfswhitelist.pkcs7", pkcs7);
+  }
+  const stamp = dateLine(new Date());
+  c.storage.writeRootFile(MARKER, Buffer.from(stamp + "\n"));
+  updateStatus(c.storage, { last_snapshot: stamp });
+  c.storage.writeRootFile(".cvmfswhitelist", repo.signedFiles.whitelist);
+  c.storage.writeRootFile(".cvmfspublished", repo.signedFiles.manifest); // as signed: from here on readers see the new revision
+
+  const result: SnapshotResult = {
+    fqrn: o.fqrn, source: c.upstream.location, storage: c.root, revision: m.revision, previousRevision: c.previous?.revision,
+    rootHash: toHex(m.rootHash), taggedRevisions, copy: copier.stats,
+  };
+  if (o.gc) {
+    // Kept: what the replica now serves, the revision before it (clients may still be reading it: the one the
+    // replica served until now, and the history's trunk-previous when the replica has it), and the tagged revisions replicated.
+    const undo = history.find((t) => t.name === "trunk-previous");
+    const kept = [...roots, ...(c.previous ? [c.previous.rootHash] : []), ...(undo && store.has(objectPath(undo.hash, "C")) ? [undo.hash] : [])];
+    result.gc = await collectReplicaGarbage(c.storage, kept, [...rootObjectsOf(m), ...(c.previous ? rootObjectsOf(c.previous) : [])], c.storage.workDir);
+    updateStatus(c.storage, { last_gc: dateLine(new Date()) });
+  }
+  return result;
 }
 
 /**
