@@ -4,11 +4,11 @@
 // same squid (xargs -P), inflated and written out. 1, 4 and 16 in parallel.
 // Then the warm (cached) `cvm fs get` against `cp -r` of its result.
 // usage: bun bench/fetch.ts   (SMALL_FILES, LARGE_BYTES override the tree)
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startNginx } from "../test/servers/nginx";
 import { startSquid } from "../test/servers/squid";
+import { benchDir, sh, timed } from "./lib/shell";
 
 const ROOT = join(import.meta.dir, "..");
 const CVM = join(ROOT, "dist", "cvm");
@@ -17,16 +17,7 @@ const FQRN = "fetch.bench.org";
 const small = Number(process.env.SMALL_FILES ?? 9996);
 const large = Number(process.env.LARGE_BYTES ?? 460 << 20);
 
-// On tmpfs when there is one: creating 10,000 files twice is otherwise mostly the disk's time, for both sides alike.
-const base = process.env.BENCH_TMP ?? (existsSync("/dev/shm") ? "/dev/shm" : tmpdir());
-const work = mkdtempSync(join(base, "cvm-bench-fetch-"));
-const sh = async (cmd: string, env: Record<string, string> = {}) => {
-  const p = Bun.spawn(["bash", "-c", cmd], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  if (code !== 0) throw new Error(`${cmd}: exit ${code}: ${err}`);
-  return out;
-};
-const timed = async (cmd: string, env: Record<string, string> = {}) => { const t0 = performance.now(); await sh(cmd, env); return (performance.now() - t0) / 1000; };
+const { base, work } = benchDir("cvm-bench-fetch-");
 
 const env = { CVM_CONFIG_DIR: join(work, "publisher"), CVM_STATE_DIR: join(work, "state") };
 const storage = join(work, "srv");

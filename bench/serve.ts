@@ -6,10 +6,10 @@
 // squids revalidate), and the big chunks (MB/s). Runs alternate cvm, nginx, …
 // and medians are printed.
 // usage: bun bench/serve.ts   (SMALL_FILES, LARGE_BYTES, CONNECTIONS, SECONDS, RUNS override)
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startNginx } from "../test/servers/nginx";
+import { benchDir, median, sh } from "./lib/shell";
 
 const ROOT = join(import.meta.dir, "..");
 const CVM = process.env.CVM ?? join(ROOT, "dist", "cvm");
@@ -22,15 +22,7 @@ const seconds = Number(process.env.SECONDS ?? 5);
 const runs = Number(process.env.RUNS ?? 3);
 const wrk = Bun.which("wrk");
 
-const base = process.env.BENCH_TMP ?? (existsSync("/dev/shm") ? "/dev/shm" : tmpdir());
-const work = mkdtempSync(join(base, "cvm-bench-serve-"));
-const sh = async (cmd: string, env: Record<string, string> = {}) => {
-  const p = Bun.spawn(["bash", "-c", cmd], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  if (code !== 0) throw new Error(`${cmd}: exit ${code}: ${err}`);
-  return out;
-};
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const { base, work } = benchDir("cvm-bench-serve-");
 
 /** Starts `cvm serve` as users run it; resolves with its repository URL once it prints it. */
 async function startCvmServe(storage: string) {

@@ -7,12 +7,12 @@
 // Runs alternate raw, cvm, raw, cvm… and medians are printed; then an
 // incremental snapshot with nothing new.
 // usage: bun bench/snapshot.ts   (SMALL_FILES, LARGE_BYTES, PARALLEL, RUNS override)
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startNginx, type Nginx } from "../test/servers/nginx";
 import { haveServers } from "../test/servers/server-process";
 import { startStratumServer, type StratumServer } from "../src/cvmfs/serve/server";
+import { benchDir, median, sh, timed } from "./lib/shell";
 
 const ROOT = join(import.meta.dir, "..");
 const CVM = process.env.CVM ?? join(ROOT, "dist", "cvm");
@@ -23,17 +23,7 @@ const large = Number(process.env.LARGE_BYTES ?? 460 << 20);
 const parallel = Number(process.env.PARALLEL ?? 16);
 const runs = Number(process.env.RUNS ?? 3);
 
-// On tmpfs when there is one: both sides write 500 MB of files, which is otherwise mostly the disk's time, for both alike.
-const base = process.env.BENCH_TMP ?? (existsSync("/dev/shm") ? "/dev/shm" : tmpdir());
-const work = mkdtempSync(join(base, "cvm-bench-snapshot-"));
-const sh = async (cmd: string, env: Record<string, string> = {}) => {
-  const p = Bun.spawn(["bash", "-c", cmd], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  if (code !== 0) throw new Error(`${cmd}: exit ${code}: ${err}`);
-  return out;
-};
-const timed = async (cmd: string, env: Record<string, string> = {}) => { const t0 = performance.now(); await sh(cmd, env); return (performance.now() - t0) / 1000; };
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const { base, work } = benchDir("cvm-bench-snapshot-");
 
 const env = { CVM_CONFIG_DIR: join(work, "publisher"), CVM_STATE_DIR: join(work, "state") };
 const storage = join(work, "s0", FQRN);
