@@ -224,7 +224,7 @@ export class RepositoryFs implements ReadOnlyFilesystem {
     return false;
   }
 
-  async read(ino: number, fh: number, offset: number, size: number): Promise<Uint8Array> {
+  async read(_ino: number, fh: number, offset: number, size: number): Promise<Uint8Array> {
     const file = this.files.get(fh);
     if (!file) throw new FuseError(EINVAL);
     const end = Math.min(file.dirent.size, offset + size);

@@ -53,7 +53,7 @@ export interface RunningMount { handle: FuseHandle; fs: RepositoryFs; configured
 export async function startMount(r: MountRequest): Promise<RunningMount> {
   const mountpoint = await prepareMountpoint(r.mountpoint);
   const configured = await openConfigured({ name: r.name, configRoot: r.configRoot, overrides: r.overrides, keys: r.keys });
-  const { repo, config, fetcher, cache } = configured;
+  const { repo, config, fetcher } = configured;
   const maxTtl = config.get("CVMFS_MAX_TTL");
   const fs = await RepositoryFs.create(repo, {
     reopen: configured.reopen,
