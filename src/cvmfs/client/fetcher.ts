@@ -172,13 +172,8 @@ export class Fetcher implements RepositorySource {
     this.o.log?.(`${this.o.fqrn}: switching to server ${this.o.hosts[this.host]}`);
   }
 
-  private async download<T>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T>, noCache: boolean): Promise<T> {
-    await this.slots.take();
-    try {
-      return await this.attempts(path, maxBytes, accept, noCache);
-    } finally {
-      this.slots.give();
-    }
+  private download<T>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T>, noCache: boolean): Promise<T> {
+    return this.attempts(path, maxBytes, accept, noCache);
   }
 
   private async attempts<T>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T>, fresh: boolean): Promise<T> {
@@ -198,16 +193,23 @@ export class Fetcher implements RepositorySource {
       hostsTried.add(host);
       const url = `${this.o.hosts[host]}/${path}`;
       try {
-        const { body } = await boundedGet(url, {
-          maxBytes,
-          idleTimeoutMs: viaProxy ? this.o.timeoutProxyMs : this.o.timeoutDirectMs,
-          proxy: viaProxy ? proxy : undefined,
-          maxRedirects: this.o.followRedirects ? 4 : 0,
-          headers: {
-            "User-Agent": this.o.userAgent ?? "cvm",
-            ...(noCache ? { "Cache-Control": "no-cache", Pragma: "no-cache" } : {}),
-          },
-        });
+        // A slot is held for the transfer only: checking and inflating one object overlaps the next download.
+        await this.slots.take();
+        let body: Uint8Array;
+        try {
+          ({ body } = await boundedGet(url, {
+            maxBytes,
+            idleTimeoutMs: viaProxy ? this.o.timeoutProxyMs : this.o.timeoutDirectMs,
+            proxy: viaProxy ? proxy : undefined,
+            maxRedirects: this.o.followRedirects ? 4 : 0,
+            headers: {
+              "User-Agent": this.o.userAgent ?? "cvm",
+              ...(noCache ? { "Cache-Control": "no-cache", Pragma: "no-cache" } : {}),
+            },
+          }));
+        } finally {
+          this.slots.give();
+        }
         return await accept(body);
       } catch (err) {
         if (!(err instanceof HttpError) && !(err instanceof CorruptObjectError)) throw err;
