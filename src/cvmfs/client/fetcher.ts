@@ -111,7 +111,7 @@ export class Fetcher implements RepositorySource {
   get<T = Uint8Array>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T> = ((b: Uint8Array) => b) as never, o: GetOptions = {}): Promise<T> {
     const known = o.noCache ? undefined : this.inFlight.get(path);
     if (known) return known as Promise<T>;
-    const p = this.download(path, maxBytes, accept, !!o.noCache).finally(() => this.inFlight.delete(path));
+    const p = this.attempts(path, maxBytes, accept, !!o.noCache).finally(() => this.inFlight.delete(path));
     this.inFlight.set(path, p);
     return p;
   }
@@ -170,10 +170,6 @@ export class Fetcher implements RepositorySource {
     if (this.host === 0) this.hostLeftAt = this.now();
     this.host = (this.host + 1) % this.o.hosts.length;
     this.o.log?.(`${this.o.fqrn}: switching to server ${this.o.hosts[this.host]}`);
-  }
-
-  private download<T>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T>, noCache: boolean): Promise<T> {
-    return this.attempts(path, maxBytes, accept, noCache);
   }
 
   private async attempts<T>(path: string, maxBytes: number, accept: (bytes: Uint8Array) => T | Promise<T>, fresh: boolean): Promise<T> {
