@@ -1,19 +1,18 @@
 import { defineCommand } from "citty";
+import { configArgs, configOverrides } from "./common";
 
 export default defineCommand({
   meta: { name: "cache", description: "Show a repository's local cache (usage, quota), or empty it with --clean" },
   args: {
     repo: { type: "positional", required: true, description: "Repository name" },
     clean: { type: "boolean", description: "Remove every cached object (safe while other cvm processes read)" },
-    option: { type: "string", alias: "o", description: "KEY=VALUE over the files and environment (repeatable)", valueHint: "KEY=VALUE" },
-    "config-root": { type: "string", description: "Instead of /etc/cvmfs (CVM_CONFIG_ROOT)", valueHint: "dir" },
+    ...configArgs,
     json: { type: "boolean", description: "As JSON" },
   },
   async run({ args, rawArgs }) {
-    const { allValues } = await import("../../src/cli/args");
-    const { expandRepositoryName, loadClientConfig, parseOverrides } = await import("../../src/cvmfs/client/config");
+    const { expandRepositoryName, loadClientConfig } = await import("../../src/cvmfs/client/config");
     const { openCache } = await import("../../src/cvmfs/client/open");
-    const overrides = parseOverrides(allValues(rawArgs, ["o", "option"]));
+    const overrides = await configOverrides(rawArgs);
     const fqrn = expandRepositoryName(args.repo, { root: args["config-root"], overrides });
     const cache = openCache(loadClientConfig({ fqrn, root: args["config-root"], overrides }));
     try {

@@ -1,18 +1,16 @@
 import { defineCommand } from "citty";
+import { configArgs, configOverrides } from "./common";
 
 export default defineCommand({
   meta: { name: "config", description: "Show the effective client configuration of a repository and where each value comes from" },
   args: {
     repo: { type: "positional", required: true, description: "Repository name (atlas.cern.ch, or atlas with CVMFS_DEFAULT_DOMAIN)" },
-    option: { type: "string", alias: "o", description: "KEY=VALUE over the files and environment (repeatable)", valueHint: "KEY=VALUE" },
-    "config-root": { type: "string", description: "Instead of /etc/cvmfs (CVM_CONFIG_ROOT)", valueHint: "dir" },
+    ...configArgs,
     json: { type: "boolean", description: "As JSON" },
   },
   async run({ args, rawArgs }) {
-    const { allValues } = await import("../../src/cli/args");
     const { describeConfig } = await import("../../src/cvmfs/client/describe-config");
-    const { parseOverrides } = await import("../../src/cvmfs/client/config");
-    const d = describeConfig({ name: args.repo, configRoot: args["config-root"], overrides: parseOverrides(allValues(rawArgs, ["o", "option"])) });
+    const d = describeConfig({ name: args.repo, configRoot: args["config-root"], overrides: await configOverrides(rawArgs) });
     const { escapeName, printJson } = await import("../../src/cli/output");
     if (args.json) printJson(d);
     else {

@@ -1,20 +1,18 @@
 import { defineCommand } from "citty";
+import { configArgs, configOverrides } from "./common";
 
 export default defineCommand({
   meta: { name: "probe", description: "Ask every server, through every proxy, whether it answers, how fast, and which revision it serves" },
   args: {
     repo: { type: "positional", required: true, description: "Repository name" },
-    option: { type: "string", alias: "o", description: "KEY=VALUE over the files and environment (repeatable)", valueHint: "KEY=VALUE" },
-    "config-root": { type: "string", description: "Instead of /etc/cvmfs (CVM_CONFIG_ROOT)", valueHint: "dir" },
+    ...configArgs,
     "order-by-rtt": { type: "boolean", description: "Also print the CVMFS_SERVER_URL that ordering by measured RTT would give" },
     headers: { type: "boolean", alias: "H", description: "Header line" },
     json: { type: "boolean", description: "As JSON" },
   },
   async run({ args, rawArgs }) {
-    const { allValues } = await import("../../src/cli/args");
-    const { parseOverrides } = await import("../../src/cvmfs/client/config");
     const { probe, orderByRtt } = await import("../../src/cvmfs/client/probe");
-    const { fqrn, results } = await probe({ name: args.repo, configRoot: args["config-root"], overrides: parseOverrides(allValues(rawArgs, ["o", "option"])) });
+    const { fqrn, results } = await probe({ name: args.repo, configRoot: args["config-root"], overrides: await configOverrides(rawArgs) });
     const ordered = orderByRtt(results);
     const { printJson, printTable } = await import("../../src/cli/output");
     if (args.json) printJson({ fqrn, results, ...(args["order-by-rtt"] ? { orderByRtt: ordered } : {}) });
