@@ -45,33 +45,37 @@ export interface NginxAccess {
   via: string;
 }
 
-export interface Nginx {
+/** What the tests can do with a server they started (nginx, squid): its life cycle and its log. */
+export interface TestServer<Access> {
   readonly port: number;
+  readonly running: boolean;
+  /** Live processes of its process group (for asserting a stop left nothing behind). */
+  processes(): number[];
+  /** Stops it (SIGTERM, then SIGKILL after 5 s); the port is free afterwards. Idempotent. */
+  stop(): Promise<void>;
+  /** SIGKILL to all its processes at once: a crash, and the fastest stop (squid's clean stop takes ~2 s). */
+  kill(): Promise<void>;
+  /** Starts it again on the same port (no-op when running; squid comes back with an empty memory cache). */
+  start(): Promise<void>;
+  restart(): Promise<void>;
+  /** Every request logged so far, oldest first (survives stop/start). */
+  accessLog(): Access[];
+  /**
+   * Waits (bounded, default 5 s) until the log has `count` (default 1) entries matching, and returns all matching.
+   * Servers log a request after the client has its reply, so read the log through this, not right after a fetch.
+   */
+  waitForAccess(match: (entry: Access) => boolean, wait?: LogWait): Promise<Access[]>;
+  /** Stops it and deletes its temp directory. */
+  remove(): Promise<void>;
+  /** The temp directory (its config and logs). */
+  readonly dir: string;
+}
+
+export interface Nginx extends TestServer<NginxAccess> {
   /** http://127.0.0.1:PORT */
   readonly base: string;
   /** The repository URL: http://127.0.0.1:PORT/cvmfs/<fqrn> */
   url(fqrn: string): string;
-  readonly running: boolean;
-  /** Live processes of its process group (for asserting a stop left nothing behind). */
-  processes(): number[];
-  /** Stops nginx and its workers (SIGTERM, then SIGKILL after 5 s); the port is free afterwards. Idempotent. */
-  stop(): Promise<void>;
-  /** SIGKILL to all its processes at once: a crash, and the fastest stop (squid's clean stop takes ~2 s). */
-  kill(): Promise<void>;
-  /** Starts it again on the same port (no-op when running). */
-  start(): Promise<void>;
-  restart(): Promise<void>;
-  /** Every request logged so far, oldest first (survives stop/start). */
-  accessLog(): NginxAccess[];
-  /**
-   * Waits (bounded, default 5 s) until the log has `count` (default 1) entries matching, and returns all matching.
-   * nginx logs a request after the client has its reply, so read the log through this, not right after a fetch.
-   */
-  waitForAccess(match: (entry: NginxAccess) => boolean, wait?: LogWait): Promise<NginxAccess[]>;
-  /** Stops it and deletes its temp directory. */
-  remove(): Promise<void>;
-  /** The temp directory (nginx.conf, error.log, access.log). */
-  readonly dir: string;
 }
 
 const FQRN = /^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?)*$/;

@@ -2,7 +2,7 @@ import { chownSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "./free-port";
-import { readIfExists, waitForEntries, type LogWait } from "./nginx";
+import { readIfExists, waitForEntries, type TestServer } from "./nginx";
 import { ownTempDir, releaseTempDir, serverBinary, ServerProcess } from "./server-process";
 
 /**
@@ -47,31 +47,9 @@ export interface SquidAccess {
   line: string;
 }
 
-export interface Squid {
-  readonly port: number;
+export interface Squid extends TestServer<SquidAccess> {
   /** http://127.0.0.1:PORT, as a CVMFS_HTTP_PROXY entry or for curl -x. */
   readonly url: string;
-  readonly running: boolean;
-  /** Live processes of its process group (for asserting a stop left nothing behind). */
-  processes(): number[];
-  /** Stops squid (SIGTERM with shutdown_lifetime 0, then SIGKILL after 5 s). Idempotent. */
-  stop(): Promise<void>;
-  /** SIGKILL to all its processes at once: a crash, and the fastest stop (squid's clean stop takes ~2 s). */
-  kill(): Promise<void>;
-  /** Starts it again on the same port, with an empty memory cache (no-op when running). */
-  start(): Promise<void>;
-  restart(): Promise<void>;
-  /** Every transaction logged so far, oldest first. */
-  accessLog(): SquidAccess[];
-  /**
-   * Waits (bounded, default 5 s) until the log has `count` (default 1) entries matching, and returns all matching.
-   * squid logs a transaction after the client has its reply, so read the log through this, not right after a fetch.
-   */
-  waitForAccess(match: (entry: SquidAccess) => boolean, wait?: LogWait): Promise<SquidAccess[]>;
-  /** Stops it and deletes its temp directory. */
-  remove(): Promise<void>;
-  /** The temp directory (squid.conf, cache.log, access.log). */
-  readonly dir: string;
 }
 
 export async function startSquid(options: SquidOptions = {}): Promise<Squid> {
