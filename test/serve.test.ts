@@ -74,7 +74,7 @@ beforeAll(async () => {
   mkdirSync(join(src, "nested"), { recursive: true });
   writeFileSync(join(src, "nested", ".cvmfscatalog"), "");
   for (let i = 0; i < 50; i++) writeFileSync(join(src, i % 2 ? "nested" : "", `f${i}.txt`), `file ${i}\n`.repeat(i + 1));
-  writeFileSync(join(src, "big.bin"), randomBytes(12 << 20)); // chunked: pieces of several MB, streamed by the server
+  writeFileSync(join(src, "big.bin"), randomBytes(20 << 20)); // over the 16 MiB chunk maximum, so always chunked: pieces of several MB, streamed by the server
   for (const [fqrn, storage] of [[A, storageA], [B, storageB]]) {
     for (const args of [["init", fqrn, "--storage", storage, "--keys", keys], ["sync", fqrn, src]]) {
       const r = await cvm(["publish", ...args], { env });
