@@ -2,6 +2,7 @@
 // squid as site proxies, and misbehaving servers from test/hostile. Reads are
 // compared byte for byte with the published tree: no corrupt byte may pass.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -229,9 +230,36 @@ describe.skipIf(!haveBoth)("the stratum client with nginx and squid", () => {
   test("two processes reading the same repository into one cold cache", async () => {
     const c = client({ CVMFS_SERVER_URL: a.url(FQRN) });
     const [r1, r2] = await Promise.all([c.fs(["get", "/", join(c.dir, "one")]), c.fs(["get", "/", join(c.dir, "two")])]);
-    expect([r1.code, r2.code]).toEqual([0, 0]);
+    expect([r1, r2].map((r) => ({ code: r.code, error: r.stderr.split("\n").filter((l) => l.startsWith("cvm:")) })))
+      .toEqual([{ code: 0, error: [] }, { code: 0, error: [] }]);
     sameAsSource(join(c.dir, "one"));
     sameAsSource(join(c.dir, "two"));
+  }, 60_000);
+
+  test("a cache another process is setting up: waited for, not an error (SQLite refuses WAL at once while it is held)", async () => {
+    const c = client({ CVMFS_SERVER_URL: a.url(FQRN) });
+    mkdirSync(c.cache, { recursive: true });
+    const holder = new Database(join(c.cache, "cachedb"), { create: true });
+    holder.exec("BEGIN IMMEDIATE"); // what a process midway through creating the database holds
+    const proc = Bun.spawn([CVM, "-v", "fs", "cat", FQRN, "/same-1.txt", ...c.opts], { env: { ...process.env, ...c.env }, stdout: "pipe", stderr: "pipe" });
+    const stdout = new Response(proc.stdout).text();
+    let stderr = "";
+    const busySeen = (async () => {
+      const decoder = new TextDecoder();
+      for await (const part of proc.stderr) {
+        stderr += decoder.decode(part, { stream: true });
+        if (stderr.includes("busy (another process is setting it up)")) return true;
+      }
+      return false;
+    })();
+    try {
+      expect(await busySeen).toBe(true);
+    } finally {
+      holder.exec("COMMIT");
+      holder.close();
+    }
+    expect(await proc.exited).toBe(0);
+    expect(await stdout).toBe("shared content\n");
   }, 60_000);
 
   test("offline: with every server down, cached files read with one warning; uncached ones fail within the timeout", async () => {

@@ -29,6 +29,34 @@ const SCHEMA = [
 ];
 const TYPE: Record<EntryKind, number> = { regular: 0, catalog: 1 };
 
+const isBusy = (err: unknown) => /^SQLITE_BUSY/.test(String((err as { code?: unknown }).code));
+
+/**
+ * Opens (creating it if need be) the accounting database. Switching to WAL
+ * takes an exclusive lock and SQLite answers SQLITE_BUSY at once, without the
+ * busy handler, when another process is opening the same fresh cache: so the
+ * setup is retried for a while (only here, at open, before anything is served).
+ */
+function openAccounting(file: string): Database {
+  const deadline = Date.now() + 10_000;
+  for (let pause = 5; ; pause = Math.min(pause * 2, 200)) {
+    let db: Database | undefined;
+    try {
+      db = new Database(file, { create: true });
+      db.exec("PRAGMA busy_timeout = 10000");
+      db.exec("PRAGMA journal_mode = WAL");
+      db.exec("PRAGMA synchronous = NORMAL");
+      for (const sql of SCHEMA) db.exec(sql);
+      return db;
+    } catch (err) {
+      db?.close();
+      if (!isBusy(err) || Date.now() > deadline) throw err;
+      log.debug(`cache ${file}: busy (another process is setting it up); trying again`);
+      Bun.sleepSync(pause);
+    }
+  }
+}
+
 export class ObjectCache {
   private readonly db: Database;
   private readonly pins = new Map<string, number>();   // in use by this process: never evicted by it
@@ -44,11 +72,7 @@ export class ObjectCache {
     try {
       mkdirSync(join(dir, "txn"), { recursive: true, mode: 0o700 });
       chmodSync(dir, 0o700); // private: entries are trusted once verified, so nobody else may write here
-      this.db = new Database(join(dir, "cachedb"), { create: true });
-      this.db.exec("PRAGMA busy_timeout = 10000");
-      this.db.exec("PRAGMA journal_mode = WAL");
-      this.db.exec("PRAGMA synchronous = NORMAL");
-      for (const sql of SCHEMA) this.db.exec(sql);
+      this.db = openAccounting(join(dir, "cachedb"));
     } catch (err) {
       throw new CvmError(`cache ${dir}: cannot open it (${(err as Error).message})`);
     }
@@ -290,7 +314,7 @@ export class ObjectCache {
         freed += r.size;
       }
       this.used = used;
-    })();
+    }).immediate(); // it reads, then writes: take the write lock first (a deferred upgrade fails at once when another process wrote meanwhile)
     return freed;
   }
 
