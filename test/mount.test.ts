@@ -98,6 +98,8 @@ describe.skipIf(!ready)("cvm mount", () => {
     const md5 = await sh(`cd '${src}' && find . -type f -not -name .cvmfscatalog -print0 | xargs -0 md5sum > '${work}/md5' && cd '${m}' && md5sum --quiet -c '${work}/md5'`, 120_000);
     expect(md5.stdout + md5.stderr).toBe("");
     expect(md5.code).toBe(0);
+    // The preferred I/O size is 1 MiB (a read on FUSE costs more than on a disk): cat reads in 1 MiB pieces.
+    expect((await sh(`stat -c %o '${m}/f0.txt'`)).stdout).toBe("1048576\n");
   }, 180_000);
 
   test("symlinks (a $(VAR) link expanded with its default), hardlinks share an inode, xattrs, a script runs", async () => {

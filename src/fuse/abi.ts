@@ -178,6 +178,15 @@ export interface WireAttr {
   mtime: number; mtimeNs?: number; rdev?: number;
 }
 
+/**
+ * st_blksize, the I/O size programs take as preferred (cat, cp, Python's
+ * buffered files): 1 MiB, the largest READ this daemon asks the kernel for.
+ * Every read(2) on FUSE costs more than on a local disk (a request to the
+ * daemon, or the passthrough hop to the backing file), so fewer and larger
+ * reads pay, as network filesystems report their transfer size here.
+ */
+export const PREFERRED_IO_SIZE = 1 << 20;
+
 /** Writes struct fuse_attr at `off`. atime and ctime are the mtime: nothing here changes. */
 export function putAttr(v: DataView, off: number, a: WireAttr): void {
   const mtime = BigInt(Math.max(0, Math.floor(a.mtime)));
@@ -196,7 +205,7 @@ export function putAttr(v: DataView, off: number, a: WireAttr): void {
   v.setUint32(off + 68, a.uid, true);
   v.setUint32(off + 72, a.gid, true);
   v.setUint32(off + 76, a.rdev ?? 0, true);
-  v.setUint32(off + 80, 0, true);   // blksize: 0 = the superblock's (page size)
+  v.setUint32(off + 80, PREFERRED_IO_SIZE, true);   // blksize
   v.setUint32(off + 84, 0, true);   // flags
 }
 
