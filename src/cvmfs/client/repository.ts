@@ -55,7 +55,11 @@ const isUnder = (path: string, mountpoint: string) =>
 export class Repository {
   private readonly attached = new Map<string, Attached>();
   private readonly loading = new Map<string, Promise<Uint8Array>>();
-  private readonly workDir = mkdtempSync(join(tmpdir(), "cvm-fs-"));
+  private work?: string;
+  /** Where catalogs go when there is no cache: made on first use, so a reader with a cache never leaves one behind (even when killed). */
+  private get workDir(): string {
+    return this.work ??= mkdtempSync(join(tmpdir(), "cvm-fs-"));
+  }
 
   private constructor(
     readonly source: RepositorySource,
@@ -92,7 +96,7 @@ export class Repository {
     for (const a of this.attached.values()) { a.reader.close(); this.cache?.unpin(a.hash); }
     this.attached.clear();
     if (this.ownsCache) this.cache?.close();
-    rmSync(this.workDir, { recursive: true, force: true });
+    if (this.work) rmSync(this.work, { recursive: true, force: true });
   }
 
   /**
