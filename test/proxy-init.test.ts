@@ -117,13 +117,17 @@ describe("cvm proxy init", () => {
 
   gridTest("a lifetime past the certificate's expiry is capped, with Globus's warning", async () => {
     const short = await makePki({ name: "short", days: 1 });
-    const path = join(short.dir, "proxy");
-    const r = await cvm(["proxy", "init", "--cert", short.userCert, "--key", short.keys.plain_pkcs8, "--out", path, "--valid", "48:00"], { env: cleanEnv() });
-    expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/^Warning: your certificate and proxy will expire .+\n which is within the requested lifetime of the proxy\n$/);
-    const endCert = (await run(["openssl", "x509", "-in", short.userCert, "-noout", "-enddate"])).stdout.trim();
-    const endProxy = (await run(["openssl", "x509", "-in", path, "-noout", "-enddate"])).stdout.trim();
-    expect(endProxy).toBe(endCert);
+    try {
+      const path = join(short.dir, "proxy");
+      const r = await cvm(["proxy", "init", "--cert", short.userCert, "--key", short.keys.plain_pkcs8, "--out", path, "--valid", "48:00"], { env: cleanEnv() });
+      expect(r.code).toBe(0);
+      expect(r.stderr).toMatch(/^Warning: your certificate and proxy will expire .+\n which is within the requested lifetime of the proxy\n$/);
+      const endCert = (await run(["openssl", "x509", "-in", short.userCert, "-noout", "-enddate"])).stdout.trim();
+      const endProxy = (await run(["openssl", "x509", "-in", path, "-noout", "-enddate"])).stdout.trim();
+      expect(endProxy).toBe(endCert);
+    } finally {
+      rmSync(short.dir, { recursive: true, force: true });
+    }
   }, 30_000);
 
   gridTest("defaults: X509_USER_CERT/KEY for the credential, X509_USER_PROXY for the output", async () => {
