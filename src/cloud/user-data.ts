@@ -1,6 +1,7 @@
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import { UsageError } from "../cli/errors";
+import { readFull } from "../sys/read-full";
 
 /** EC2 accepts at most 16 KiB of user data (before base64). */
 export const USER_DATA_LIMIT = 16 * 1024;
@@ -38,8 +39,7 @@ export function readUserDataFile(file: string): string {
   try {
     fd = openSync(file, "r");
     const buf = Buffer.alloc(USER_DATA_FILE_LIMIT + 1);
-    let n = 0;
-    for (let got = 1; got > 0 && n < buf.length; n += got) got = readSync(fd, buf, n, buf.length - n, null);
+    const n = readFull(fd, buf);
     if (n > USER_DATA_FILE_LIMIT) throw new UsageError(`--user-data ${file}: more than ${USER_DATA_FILE_LIMIT} bytes; user data must fit in ${USER_DATA_LIMIT} bytes gzipped`);
     return buf.subarray(0, n).toString("utf8");
   } catch (err) {

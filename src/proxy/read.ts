@@ -1,6 +1,7 @@
-import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, statSync, type Stats } from "node:fs";
 import { CvmError, errnoCode } from "../cli/errors";
 import { PemError, parsePem, type PemBlock } from "./pem";
+import { readFull } from "../sys/read-full";
 
 /** Certificates, keys and proxy chains are a few KiB; anything near this is not one. */
 export const CREDENTIAL_MAX_BYTES = 1 << 20;
@@ -43,8 +44,7 @@ export function readCredentialFile(path: string, what: string, missing = `no suc
     if (stat.size > CREDENTIAL_MAX_BYTES) throw tooLarge();
     // read one byte past the cap: the file may have grown since the fstat
     const buf = Buffer.alloc(CREDENTIAL_MAX_BYTES + 1);
-    let at = 0;
-    for (let n; at < buf.length && (n = readSync(fd, buf, at, buf.length - at, null)) > 0; ) at += n;
+    const at = readFull(fd, buf);
     if (at > CREDENTIAL_MAX_BYTES) throw tooLarge();
     const text = buf.subarray(0, at).toString("latin1");
     let blocks: PemBlock[];

@@ -1,5 +1,6 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import { CvmError, errnoCode } from "../../cli/errors";
+import { readFull } from "../../sys/read-full";
 
 /**
  * A regular file of at most `max` bytes, or null when it does not exist. A
@@ -20,8 +21,7 @@ export function readSmallFile(path: string, max: number): Buffer | null {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new CvmError(`${path}: not a regular file`);
     const buf = Buffer.alloc(Math.min(st.size, max) + 1);
-    let at = 0;
-    for (let n; at < buf.length && (n = readSync(fd, buf, at, buf.length - at, null)) > 0; ) at += n;
+    const at = readFull(fd, buf);
     if (at > max) throw new CvmError(`${path}: larger than ${max} bytes`);
     return buf.subarray(0, at);
   } finally {

@@ -1,11 +1,12 @@
 import { Database } from "bun:sqlite";
-import { chmodSync, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, unlinkSync, constants } from "node:fs";
+import { chmodSync, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, rmSync, unlinkSync, constants } from "node:fs";
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CvmError, errnoCode } from "../../cli/errors";
 import { log } from "../../cli/log";
 import { toHex, type ContentHash } from "../format/hash";
+import { readFull } from "../../sys/read-full";
 
 /**
  * The local cache (spec §6.1–6.2), in the stock layout where it costs
@@ -121,13 +122,7 @@ export class ObjectCache {
       const st = fstatSync(fd);
       if (!st.isFile() || (size !== undefined && st.size !== size)) { this.drop(hash); return undefined; }
       const out = new Uint8Array(st.size);
-      let at = 0;
-      while (at < out.length) {
-        const n = readSync(fd, out, at, out.length - at, null);
-        if (n === 0) break;
-        at += n;
-      }
-      if (at !== out.length) { this.drop(hash); return undefined; }
+      if (readFull(fd, out) !== out.length) { this.drop(hash); return undefined; }
       this.touch(ObjectCache.key(hash), out.length);
       return out;
     } finally {

@@ -1,9 +1,10 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { errnoCode, UsageError } from "../../cli/errors";
 import { boundedGet, formatBytes, HttpError } from "../../sys/http";
 import { httpTimeoutSeconds } from "../../sys/config";
 import { RepositoryError } from "../errors";
+import { readFull } from "../../sys/read-full";
 
 /**
  * Where a reader gets repository files from: a stratum's HTTP URL or a local
@@ -71,12 +72,7 @@ export class DirectorySource implements RepositorySource {
       if (!st.isFile()) throw new RepositoryError(`${file}: not a regular file`);
       if (st.size > maxBytes) throw new RepositoryError(`${file}: ${st.size} bytes, more than the ${formatBytes(maxBytes)} allowed for it`);
       const out = new Uint8Array(st.size);
-      let at = 0;
-      while (at < out.length) {
-        const n = readSync(fd, out, at, out.length - at, null);
-        if (n === 0) break; // shrank while reading: the hash check will say so
-        at += n;
-      }
+      const at = readFull(fd, out); // short if it shrank while reading: the hash check will say so
       return at === out.length ? out : out.subarray(0, at);
     } catch (err) {
       if (err instanceof RepositoryError) throw err;

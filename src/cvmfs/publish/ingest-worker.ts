@@ -11,6 +11,7 @@ import { objectPath, toHex, type HashAlgorithm, type ObjectSuffix } from "../for
 import { makeObject } from "../format/object";
 import { Chunker, type ChunkingOptions } from "./chunker";
 import { readStatOf, sameVersion, type ReadStat } from "./read-stat";
+import { readFull } from "../../sys/read-full";
 
 export type IngestTask =
   | { id: number; kind: "file"; file: string; maxSize: number | null }
@@ -43,12 +44,9 @@ class Changed extends Error {}
 
 function readRange(fd: number, offset: number, length: number): Uint8Array {
   const data = new Uint8Array(length);
-  for (let done = 0; done < length; ) {
-    let n: number;
-    try { n = readSync(fd, data, done, length - done, offset + done); } catch (err) { throw new SourceFailure(err); }
-    if (n === 0) throw new Changed(`it shrank below ${offset + length} bytes`);
-    done += n;
-  }
+  let got: number;
+  try { got = readFull(fd, data, offset); } catch (err) { throw new SourceFailure(err); }
+  if (got < length) throw new Changed(`it shrank below ${offset + length} bytes`);
   return data;
 }
 

@@ -1,6 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync } from "node:fs";
 import { CvmError } from "../../cli/errors";
 import { beneath } from "./openat2";
+import { readFull } from "../../sys/read-full";
 
 // Linux's O_PATH: a handle on whatever a path leads to, without opening it
 // (no side effects, whatever it is: a FIFO, a device, a file outside).
@@ -65,12 +66,7 @@ export function openInside(root: string, rel: string): OpenFile | undefined {
 export function readWhole(f: OpenFile): Buffer {
   try {
     const buf = Buffer.allocUnsafe(f.size);
-    let at = 0;
-    while (at < f.size) {
-      const n = readSync(f.fd, buf, at, f.size - at, at);
-      if (n === 0) break;
-      at += n;
-    }
+    const at = readFull(f.fd, buf, 0);
     return at === f.size ? buf : buf.subarray(0, at);
   } finally {
     closeSync(f.fd);

@@ -1,4 +1,4 @@
-import { closeSync, existsSync, readSync } from "node:fs";
+import { closeSync, existsSync } from "node:fs";
 import { createHash } from "node:crypto";
 import type { Server } from "bun";
 import { CvmError, errnoCode } from "../../cli/errors";
@@ -8,6 +8,7 @@ import { fileOpener, readWhole, streamRange, type OpenFile } from "./open-file";
 import { parseRange } from "./range";
 import { parseRequestPath, rawPathOf } from "./request-path";
 import { nameStorages, type ServedStorage } from "./storages";
+import { readFull } from "../../sys/read-full";
 
 /**
  * A stratum web server (cvm serve): repository storages under
@@ -167,12 +168,7 @@ function fileResponse(req: Request, f: OpenFile, objectName: string | undefined)
     if (whole) return new Response(status === 200 ? whole : whole.subarray(start, end), { status, headers });
     if (end - start <= SMALL) {
       const part = Buffer.allocUnsafe(end - start);
-      let at = 0;
-      while (at < part.length) {
-        const n = readSync(f.fd, part, at, part.length - at, start + at);
-        if (n === 0) break;
-        at += n;
-      }
+      const at = readFull(f.fd, part, start);
       close();
       return new Response(part.subarray(0, at), { status, headers: { ...headers, "Content-Length": String(at) } });
     }
