@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync } from "node:fs";
 import { FuseError, type Attr, type DirEntry, type Entry, type OpenResult, type ReadOnlyFilesystem, type Statfs } from "../../fuse/filesystem";
 import { createHash } from "node:crypto";
 import { toHex, type ContentHash } from "../format/hash";
@@ -7,12 +7,23 @@ import { RepositoryError } from "../errors";
 import type { Piece, Repository } from "./repository";
 import { expandSymlink } from "../format/symlink";
 import { InodeTable, type Node } from "./inodes";
+import { readFull } from "../../sys/read-full";
 
 /** The cache key of a chunked file's assembled copy: a hash of its chunk list, which no stored object can have. */
 function assembledKey(pieces: Piece[]): ContentHash {
   const h = createHash("sha1").update("cvm assembled file\n");
   for (const p of pieces) h.update(`${toHex(p.hash)} ${p.offset} ${p.size}\n`);
   return { algorithm: "sha1", digest: new Uint8Array(h.digest()) };
+}
+
+/** A descriptor of a cache file that has exactly `size` bytes; undefined when it was evicted or replaced meanwhile. */
+function openSized(path: string, size: number): number | undefined {
+  try {
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    if (fstatSync(fd).size === size) return fd;
+    closeSync(fd);
+  } catch { /* evicted meanwhile */ }
+  return undefined;
 }
 
 const ENOENT = 2, EIO = 5, ENOTDIR = 20, EISDIR = 21, EINVAL = 22, ENODATA = 61;
@@ -190,13 +201,8 @@ export class RepositoryFs implements ReadOnlyFilesystem {
     }
     // A chunked file read whole before has an assembled copy in the cache: the kernel reads that directly.
     const whole = this.ctx.passthrough && d.chunked ? repo.cache?.lookup(assembledKey(pieces)) : undefined;
-    if (whole) {
-      try {
-        const fd = openSync(whole, constants.O_RDONLY | constants.O_NOFOLLOW);
-        if (fstatSync(fd).size === d.size) return { fh, keepCache: true, directIo: d.directIo, passthroughFd: fd };
-        closeSync(fd);
-      } catch { /* evicted meanwhile: read it piece by piece */ }
-    }
+    const wholeFd = whole ? openSized(whole, d.size) : undefined; // else (evicted meanwhile) read piece by piece
+    if (wholeFd !== undefined) return { fh, keepCache: true, directIo: d.directIo, passthroughFd: wholeFd };
     return { fh, keepCache: true, directIo: d.directIo };
   }
 
@@ -215,13 +221,10 @@ export class RepositoryFs implements ReadOnlyFilesystem {
   private openCached(file: OpenFile, i: number): boolean {
     const p = file.pieces[i];
     const path = file.repo.cache?.lookup(p.hash);
-    if (!path) return false;
-    try {
-      const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-      if (fstatSync(fd).size === p.size) { file.fds.set(i, fd); return true; }
-      closeSync(fd);
-    } catch { /* evicted meanwhile */ }
-    return false;
+    const fd = path ? openSized(path, p.size) : undefined;
+    if (fd === undefined) return false;
+    file.fds.set(i, fd);
+    return true;
   }
 
   async read(_ino: number, fh: number, offset: number, size: number): Promise<Uint8Array> {
@@ -237,12 +240,7 @@ export class RepositoryFs implements ReadOnlyFilesystem {
       await this.guard(file.dirent.path, () => this.load(file, i));
       const fd = file.fds.get(i);
       if (fd !== undefined) {
-        let at = 0;
-        while (at < to - from) {
-          const n = readSync(fd, out, from - offset + at, to - from - at, from - p.offset + at);
-          if (n === 0) throw new FuseError(EIO);
-          at += n;
-        }
+        if (readFull(fd, out.subarray(from - offset, to - offset), from - p.offset) < to - from) throw new FuseError(EIO);
       } else {
         out.set(file.memory.get(i)!.subarray(from - p.offset, to - p.offset), from - offset);
       }
