@@ -1,24 +1,18 @@
 import { spawn } from "node:child_process";
 import { closeSync, mkdirSync, openSync, writeSync } from "node:fs";
-import { createHash } from "node:crypto";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import { CvmError } from "../../cli/errors";
-import { runtimeDir } from "./mount-state";
-
-/** Where a background mount daemon logs: the runtime directory, one file per mountpoint. */
-export function daemonLog(mountpoint: string): string {
-  return join(runtimeDir(), `${createHash("sha256").update(resolve(mountpoint)).digest("hex").slice(0, 16)}.log`);
-}
+import { logPath, runtimeDir } from "./mount-state";
 
 /**
  * Starts `cvm mount … -f --ready-fd 3` in the background (a new session,
- * logs to daemonLog) and returns once it says the mount answers; its first
+ * logs to logPath) and returns once it says the mount answers; its first
  * error line, or its exit, is the error otherwise. Nothing is left mounted
  * when it fails (the daemon cleans up before it exits).
  */
 export async function startDaemon(argv: string[], mountpoint: string, timeoutMs = 120_000): Promise<number> {
   mkdirSync(runtimeDir(), { recursive: true, mode: 0o700 });
-  const logFile = daemonLog(mountpoint);
+  const logFile = logPath(resolve(mountpoint));
   const logFd = openSync(logFile, "a", 0o600);
   const child = spawn(process.execPath, [...argv, "--foreground", "--ready-fd", "3"], { detached: true, stdio: ["ignore", logFd, logFd, "pipe"] });
   closeSync(logFd);

@@ -22,6 +22,9 @@ const base = (mountpoint: string) => join(runtimeDir(), createHash("sha256").upd
 
 export const socketPath = (mountpoint: string) => `${base(mountpoint)}.sock`;
 
+/** Where a background mount daemon logs (kept after it stops, unlike its record and socket). */
+export const logPath = (mountpoint: string) => `${base(mountpoint)}.log`;
+
 export function writeRecord(r: MountRecord): void {
   mkdirSync(runtimeDir(), { recursive: true, mode: 0o700 });
   writeFileAtomic(`${base(r.mountpoint)}.json`, JSON.stringify(r) + "\n", 0o600);
