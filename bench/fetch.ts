@@ -8,10 +8,8 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startNginx } from "../test/servers/nginx";
 import { startSquid } from "../test/servers/squid";
-import { benchDir, sh, timed } from "./lib/shell";
+import { CVM, ROOT, benchDir, sh, timed } from "./lib/shell";
 
-const ROOT = join(import.meta.dir, "..");
-const CVM = join(ROOT, "dist", "cvm");
 const BUN = process.execPath;
 const FQRN = "fetch.bench.org";
 const small = Number(process.env.SMALL_FILES ?? 9996);

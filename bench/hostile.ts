@@ -5,8 +5,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startHostileServer, type Misbehaviour } from "../test/hostile/http-server";
+import { CVM } from "./lib/shell";
 
-const CVM = join(import.meta.dir, "..", "dist", "cvm");
 const FQRN = "hostile.bench.org";
 const work = mkdtempSync(join(tmpdir(), "cvm-bench-hostile-"));
 const env = { ...process.env, CVM_CONFIG_DIR: join(work, "config"), CVM_STATE_DIR: join(work, "state"), CVM_HTTP_TIMEOUT: "5" };

@@ -3,28 +3,20 @@
 // 4 KiB reads of a cached file with and without passthrough, the cold read of
 // the whole tree over loopback HTTP (nginx), and the daemon's peak RSS.
 // Root only (FUSE). usage: bun bench/mount.ts   (SMALL_FILES, LARGE_BYTES override)
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startNginx } from "../test/servers/nginx";
 import { cleanupMount } from "../test/helpers/fuse";
+import { benchDir, CVM, median, ROOT, sh as shWith, timed as timedWith } from "./lib/shell";
 
-const ROOT = join(import.meta.dir, "..");
-const CVM = join(ROOT, "dist", "cvm");
 const FQRN = "mount.bench.org";
 const small = Number(process.env.SMALL_FILES ?? 99_000);
 const large = Number(process.env.LARGE_BYTES ?? 1 << 30);
 
-const work = mkdtempSync(join(process.env.BENCH_TMP ?? tmpdir(), "cvm-bench-mount-"));
-const env = { ...process.env, CVM_CONFIG_DIR: join(work, "publisher"), CVM_STATE_DIR: join(work, "state"), CVM_CONFIG_ROOT: join(work, "etc"), CVM_RUNTIME_DIR: join(work, "run") };
-const sh = async (cmd: string) => {
-  const p = Bun.spawn(["bash", "-c", cmd], { env, stdout: "pipe", stderr: "pipe" });
-  const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-  if (code !== 0) throw new Error(`${cmd}: exit ${code}: ${err}`);
-  return out;
-};
-const timed = async (cmd: string) => { const t0 = performance.now(); await sh(cmd); return (performance.now() - t0) / 1000; };
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const { work } = benchDir("cvm-bench-mount-", false); // a real disk: the comparison is with local disk
+const env = { CVM_CONFIG_DIR: join(work, "publisher"), CVM_STATE_DIR: join(work, "state"), CVM_CONFIG_ROOT: join(work, "etc"), CVM_RUNTIME_DIR: join(work, "run") };
+const sh = (cmd: string) => shWith(cmd, env);
+const timed = (cmd: string) => timedWith(cmd, env);
 const best = async (n: number, cmd: string) => median(await Array.fromAsync({ length: n }, () => timed(cmd)));
 
 const mounts: string[] = [];

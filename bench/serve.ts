@@ -9,10 +9,8 @@
 import { readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startNginx } from "../test/servers/nginx";
-import { benchDir, median, sh } from "./lib/shell";
+import { CVM, ROOT, benchDir, median, sh } from "./lib/shell";
 
-const ROOT = join(import.meta.dir, "..");
-const CVM = process.env.CVM ?? join(ROOT, "dist", "cvm");
 const BUN = process.execPath;
 const FQRN = "serve.bench.org";
 const small = Number(process.env.SMALL_FILES ?? 10000);

@@ -12,10 +12,8 @@ import { join } from "node:path";
 import { startNginx, type Nginx } from "../test/servers/nginx";
 import { haveServers } from "../test/servers/server-process";
 import { startStratumServer, type StratumServer } from "../src/cvmfs/serve/server";
-import { benchDir, median, sh, timed } from "./lib/shell";
+import { CVM, ROOT, benchDir, median, sh, timed } from "./lib/shell";
 
-const ROOT = join(import.meta.dir, "..");
-const CVM = process.env.CVM ?? join(ROOT, "dist", "cvm");
 const BUN = process.execPath;
 const FQRN = "snapshot.bench.org";
 const small = Number(process.env.SMALL_FILES ?? 9996);

@@ -6,6 +6,10 @@ import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
+/** The checkout, and the binary the benchmarks run (CVM overrides it, to compare builds). */
+export const ROOT = join(import.meta.dir, "..", "..");
+export const CVM = process.env.CVM ?? join(ROOT, "dist", "cvm");
+
 export async function sh(cmd: string, env: Record<string, string | undefined> = {}): Promise<string> {
   const p = Bun.spawn(["bash", "-c", cmd], { env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
   const [out, err, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
