@@ -173,9 +173,11 @@ describe.skipIf(!NON_ROOT_OK)("a normal user's mount through fusermount3", () =>
   });
 
   test("the user reads files, lists directories, follows links and reads xattrs", async () => {
-    expect((await asUser(["cat", join(mp, "link")])).stdout).toBe("hello from the daemon\n");
-    expect((await asUser(["ls", join(mp, "dir")])).stdout.trim().split("\n").length).toBe(50);
-    expect((await asUser(["sha256sum", join(mp, "dir/file-49")])).code).toBe(0);
+    // Whole results compared, so a failure shows the command's exit code and stderr.
+    expect(await asUser(["cat", join(mp, "link")])).toMatchObject({ code: 0, stdout: "hello from the daemon\n", stderr: "" });
+    const ls = await asUser(["ls", join(mp, "dir")]);
+    expect({ code: ls.code, stderr: ls.stderr, entries: ls.stdout.trim().split("\n").length }).toEqual({ code: 0, stderr: "", entries: 50 });
+    expect(await asUser(["sha256sum", join(mp, "dir/file-49")])).toMatchObject({ code: 0, stderr: "" });
     const x = await asUser(["getfattr", "--absolute-names", "--only-values", "-n", "user.origin", join(mp, "hello.txt")]);
     expect(x.stdout).toBe("fuse-serve");
     expect((await asUser(["touch", join(mp, "new")])).stderr).toContain("Read-only file system");
