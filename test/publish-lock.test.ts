@@ -99,16 +99,18 @@ describe("the publish lock", () => {
   testWith("flock")("interoperates with flock(1), names the holder, and needs no clean-up after the holder is killed", async () => {
     const src = sourceFor("after-flock");
     // flock -o: only the flock process itself holds the lock; the shell prints once it is held
-    const holder = Bun.spawn(["flock", "-n", "-o", lockFile(), "sh", "-c", "echo held; exec sleep 120"], { stdout: "pipe", stderr: "inherit" });
+    const holder = Bun.spawn(["flock", "-n", "-o", lockFile(), "sh", "-c", "echo held; exec sleep 120"], { stdout: "pipe", stderr: "ignore" });
     const reader = holder.stdout.getReader();
     expect(new TextDecoder().decode((await reader.read()).value)).toBe("held\n");
     const refused = await cvm(["publish", "sync", FQRN, src], { env });
     expect(refused.code).toBe(1);
     expect(refused.stderr).toBe(`cvm: ${storage}: another publish is running (locked by pid ${holder.pid}); try again when it has finished\n`);
     const manifest = readFileSync(join(storage, ".cvmfspublished"));
+    // The sleep outlives a killed flock (it is reparented): found while flock is its parent, then killed too.
+    const sleeper = Number((await run(["pgrep", "-P", String(holder.pid)])).stdout.trim());
     holder.kill(9);
     await holder.exited;
-    await run(["pkill", "-9", "-P", String(holder.pid)]); // the sleep, if it outlived its parent
+    if (sleeper > 0) process.kill(sleeper, "SIGKILL");
     expect(readFileSync(join(storage, ".cvmfspublished")).equals(manifest)).toBe(true);
     const r = await cvm(["publish", "sync", FQRN, src], { env });
     expect(r.stderr).toBe("");
