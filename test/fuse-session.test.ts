@@ -135,7 +135,7 @@ describe("INIT", () => {
 });
 
 describe("requests", () => {
-  test("unknown opcodes are answered ENOSYS, writes EROFS, flush and fsync 0, and FORGET gets no answer", async () => {
+  test("unknown opcodes are answered ENOSYS, writes EROFS, flush ENOSYS (the kernel stops sending it), fsync 0, and FORGET gets no answer", async () => {
     const { s, dev, fs } = await started();
     expect((await ask(s, dev, 4242, 1)).error).toBe(Errno.ENOSYS);
     expect((await ask(s, dev, Op.STATX, 1)).error).toBe(Errno.ENOSYS);
@@ -144,7 +144,7 @@ describe("requests", () => {
       Op.SETXATTR, Op.REMOVEXATTR, Op.MKNOD, Op.FALLOCATE, Op.COPY_FILE_RANGE, Op.COPY_FILE_RANGE_64, Op.TMPFILE]) {
       expect({ op: abi.opName(op), error: (await ask(s, dev, op, 1)).error }).toEqual({ op: abi.opName(op), error: Errno.EROFS });
     }
-    expect((await ask(s, dev, Op.FLUSH, 1, new Uint8Array(24))).error).toBe(0);
+    expect((await ask(s, dev, Op.FLUSH, 1, new Uint8Array(24))).error).toBe(Errno.ENOSYS);
     expect((await ask(s, dev, Op.FSYNC, 1, new Uint8Array(16))).error).toBe(0);
     const before = dev.replies.length;
     s.handle(request(Op.FORGET, 5, u64s(3)));

@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { chmodSync, closeSync, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, rmSync, unlinkSync, constants } from "node:fs";
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, rename, rm, stat, writeFile, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { CvmError, errnoCode } from "../../cli/errors";
@@ -20,6 +20,25 @@ import { readFull } from "../../sys/read-full";
  */
 
 export type EntryKind = "regular" | "catalog";
+
+/**
+ * Entries over 1 MiB are written in slices that end on 1 MiB boundaries.
+ * The page cache keeps a new file in folios shaped by the writes that filled
+ * it, and warm reads of cache files are what the mount passes through:
+ * measured on Linux 6.18/ext4, a 128 MB file written in aligned 1 MiB writes
+ * reads back from the page cache about 20% faster than the same file written
+ * in one write or in unaligned 4 MB pieces (a chunked file's pieces).
+ */
+const WRITE_SLICE = 1 << 20;
+
+async function writeSliced(out: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < bytes.length;) {
+    const at = position + done;
+    const { bytesWritten } = await out.write(bytes, done, Math.min(bytes.length - done, WRITE_SLICE - (at % WRITE_SLICE)), at);
+    if (bytesWritten <= 0) throw new Error(`wrote nothing at offset ${at}`);
+    done += bytesWritten;
+  }
+}
 
 export interface CacheUsage { dir: string; entries: number; bytes: number; catalogs: number; pinned: number; limitBytes: number | null; }
 
@@ -174,7 +193,11 @@ export class ObjectCache {
   private async writeEntry(file: string, bytes: Uint8Array): Promise<void> {
     const tmp = join(this.dir, "txn", `${process.pid}.${randomBytes(6).toString("hex")}`);
     try {
-      await writeFile(tmp, bytes, { flag: "wx", mode: 0o600 });
+      if (bytes.length <= WRITE_SLICE) await writeFile(tmp, bytes, { flag: "wx", mode: 0o600 });
+      else {
+        const out = await open(tmp, "wx", 0o600);
+        try { await writeSliced(out, bytes, 0); } finally { await out.close(); }
+      }
       const dir = dirname(file);
       if (!this.madeDirs.has(dir)) { await mkdir(dir, { recursive: true, mode: 0o700 }); this.madeDirs.add(dir); }
       await rename(tmp, file);
@@ -196,7 +219,12 @@ export class ObjectCache {
     const tmp = join(this.dir, "txn", `${process.pid}.${randomBytes(6).toString("hex")}`);
     const out = await open(tmp, "wx", 0o600);
     try {
-      for (const part of parts) await out.write(await readFile(part));
+      let at = 0;
+      for (const part of parts) {
+        const bytes = await readFile(part);
+        await writeSliced(out, bytes, at);
+        at += bytes.length;
+      }
       await out.close();
       const st = await stat(tmp);
       if (st.size !== size) throw new Error(`assembled ${st.size} bytes, expected ${size}`);

@@ -46,6 +46,7 @@ interface OpenFile {
   repo: Repository;
   dirent: Dirent;
   pieces: Piece[];
+  assembled?: ContentHash;           // a chunked file's key for its assembled copy
   fds: Map<number, number>;          // piece index → descriptor of its complete cache entry
   memory: Map<number, Uint8Array>;   // pieces that could not be cached, the last two kept
 }
@@ -62,6 +63,8 @@ export class RepositoryFs implements ReadOnlyFilesystem {
   private table: InodeTable;
   private readonly tables: InodeTable[] = [];   // older revisions' inodes, for what the kernel still holds
   private readonly files = new Map<number, OpenFile>();
+  /** Per inode (one path in one revision: it never changes), its pieces as the first open found them. */
+  private readonly layouts = new WeakMap<Node, { pieces: Piece[]; assembled?: ContentHash }>();
   private nextFh = 1;
   private checkDue = 0;
   private checking?: Promise<boolean>;
@@ -189,8 +192,14 @@ export class RepositoryFs implements ReadOnlyFilesystem {
     if (d.kind === "dir") throw new FuseError(EISDIR);
     if (d.kind !== "file") throw new FuseError(EINVAL);
     const repo = this.repo;
-    const pieces = await this.guard(n.path, () => repo.pieces(d));
-    const file: OpenFile = { repo, dirent: d, pieces, fds: new Map(), memory: new Map() };
+    let layout = this.layouts.get(n);
+    if (!layout) {
+      const pieces = await this.guard(n.path, () => repo.pieces(d));
+      layout = { pieces, assembled: d.chunked ? assembledKey(pieces) : undefined };
+      this.layouts.set(n, layout);
+    }
+    const { pieces, assembled } = layout;
+    const file: OpenFile = { repo, dirent: d, pieces, assembled, fds: new Map(), memory: new Map() };
     const fh = this.nextFh++;
     this.files.set(fh, file);
     // A whole (unchunked) file is fetched at open, as the stock client does; once cached it can be passed through.
@@ -200,7 +209,7 @@ export class RepositoryFs implements ReadOnlyFilesystem {
       if (path) return { fh, keepCache: true, directIo: d.directIo, passthroughFd: openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW) };
     }
     // A chunked file read whole before has an assembled copy in the cache: the kernel reads that directly.
-    const whole = this.ctx.passthrough && d.chunked ? repo.cache?.lookup(assembledKey(pieces)) : undefined;
+    const whole = this.ctx.passthrough && assembled ? repo.cache?.lookup(assembled) : undefined;
     const wholeFd = whole ? openSized(whole, d.size) : undefined; // else (evicted meanwhile) read piece by piece
     if (wholeFd !== undefined) return { fh, keepCache: true, directIo: d.directIo, passthroughFd: wholeFd };
     return { fh, keepCache: true, directIo: d.directIo };
@@ -256,10 +265,10 @@ export class RepositoryFs implements ReadOnlyFilesystem {
     // so the next open can hand it to the kernel for passthrough.
     const cache = file.repo.cache;
     const complete = file.dirent.chunked && file.fds.size === file.pieces.length && file.pieces.length > 1;
-    if (this.ctx.passthrough && complete && cache && !cache.lookup(assembledKey(file.pieces))) {
+    if (this.ctx.passthrough && complete && cache && file.assembled && !cache.lookup(file.assembled)) {
       const parts = file.pieces.map((p) => cache.lookup(p.hash)).filter((x): x is string => !!x);
       if (parts.length === file.pieces.length)
-        void cache.assemble(assembledKey(file.pieces), parts, file.dirent.size).catch((err) => this.ctx.log?.(`${file.dirent.path}: not assembled: ${(err as Error).message}`));
+        void cache.assemble(file.assembled, parts, file.dirent.size).catch((err) => this.ctx.log?.(`${file.dirent.path}: not assembled: ${(err as Error).message}`));
     }
     for (const fd of file.fds.values()) closeSync(fd);
   }
