@@ -18,6 +18,12 @@ const env = { CVM_CONFIG_DIR: join(work, "publisher"), CVM_STATE_DIR: join(work,
 const sh = (cmd: string) => shWith(cmd, env);
 const timed = (cmd: string) => timedWith(cmd, env);
 const best = async (n: number, cmd: string) => median(await Array.fromAsync({ length: n }, () => timed(cmd)));
+/** Medians of `n` samples of two commands taken in turn, so a machine that slows down meanwhile slows both. */
+const bestPair = async (n: number, a: string, b: string): Promise<[number, number]> => {
+  const as: number[] = [], bs: number[] = [];
+  for (let i = 0; i < n; i++) { as.push(await timed(a)); bs.push(await timed(b)); }
+  return [median(as), median(bs)];
+};
 
 const mounts: string[] = [];
 try {
@@ -44,24 +50,21 @@ try {
     // Cold: every file read once through the mount (downloads, verifies, caches).
     const cold = await timed(`cd '${m}' && find . -type f -print0 | xargs -0 -P 8 -n 200 cat > /dev/null`);
     console.log(`cold read of the whole tree over HTTP: ${cold.toFixed(1)} s (${(entries / cold).toFixed(0)} files/s, ${(mb / cold).toFixed(1)} MB/s)`);
-    // Warm find -ls: median of 3, local first then mount, alternating.
+    // Warm find -ls: medians of 5, local and mount in turn.
     await sh(`find '${src}' -ls > /dev/null; find '${m}' -ls > /dev/null`);
-    const findLocal = await best(5, `find '${src}' -ls > /dev/null`);
-    const findMount = await best(5, `find '${m}' -ls > /dev/null`);
+    const [findLocal, findMount] = await bestPair(5, `find '${src}' -ls > /dev/null`, `find '${m}' -ls > /dev/null`);
     console.log(`warm find -ls: local ${findLocal.toFixed(2)} s, mount ${findMount.toFixed(2)} s: ${(findMount / findLocal).toFixed(2)}× (target ≤ 1.5×)`);
     // Warm sequential read of the large files (page caches warm on both sides).
     const bigs = readdirSync(join(src, "large")).map((f) => `large/${f}`).join(" ");
     await sh(`cd '${src}' && cat ${bigs} > /dev/null; cd '${m}' && cat ${bigs} > /dev/null`);
     // Five passes per sample: one pass of a warm gigabyte is a tenth of a second, too short to time alone.
-    const seqLocal = await best(5, `cd '${src}' && for i in 1 2 3 4 5; do cat ${bigs}; done > /dev/null`);
-    const seqMount = await best(5, `cd '${m}' && for i in 1 2 3 4 5; do cat ${bigs}; done > /dev/null`);
+    const [seqLocal, seqMount] = await bestPair(5, `cd '${src}' && for i in 1 2 3 4 5; do cat ${bigs}; done > /dev/null`, `cd '${m}' && for i in 1 2 3 4 5; do cat ${bigs}; done > /dev/null`);
     const lmb = (5 * large) / (1 << 20);
     console.log(`warm sequential read of ${(lmb / 5).toFixed(0)} MB (5 passes): local ${(lmb / seqLocal).toFixed(0)} MB/s, mount ${(lmb / seqMount).toFixed(0)} MB/s: ${(seqLocal / seqMount).toFixed(2)}× local throughput (target ≥ 0.95×)`);
     // Above, each page cache is as its writer left it (the tree by one write per file, the cache in 1 MiB
     // slices), and that shapes read speed. Here both are read back from disk first, so they have the same history.
     await sh(`sync && echo 1 > /proc/sys/vm/drop_caches && cd '${src}' && cat ${bigs} > /dev/null && cd '${m}' && cat ${bigs} > /dev/null`);
-    const rereadLocal = await best(5, `cd '${src}' && for i in 1 2 3 4 5; do cat ${bigs}; done > /dev/null`);
-    const rereadMount = await best(5, `cd '${m}' && for i in 1 2 3 4 5; do cat ${bigs}; done > /dev/null`);
+    const [rereadLocal, rereadMount] = await bestPair(5, `cd '${src}' && for i in 1 2 3 4 5; do cat ${bigs}; done > /dev/null`, `cd '${m}' && for i in 1 2 3 4 5; do cat ${bigs}; done > /dev/null`);
     console.log(`  the same after both page caches were dropped and read back from disk: local ${(lmb / rereadLocal).toFixed(0)} MB/s, mount ${(lmb / rereadMount).toFixed(0)} MB/s: ${(rereadLocal / rereadMount).toFixed(2)}×`);
     // 4 KiB reads of one cached 128 MB file, fresh opens, with and without passthrough.
     const blob = "whole.bin"; // under the 4 MiB chunking minimum: one object, so passthrough applies
