@@ -58,13 +58,14 @@ try {
     const bigs = readdirSync(join(src, "large")).map((f) => `large/${f}`).join(" ");
     await sh(`cd '${src}' && cat ${bigs} > /dev/null; cd '${m}' && cat ${bigs} > /dev/null`);
     // Five passes per sample: one pass of a warm gigabyte is a tenth of a second, too short to time alone.
-    const [seqLocal, seqMount] = await bestPair(5, `cd '${src}' && for i in 1 2 3 4 5; do cat ${bigs}; done > /dev/null`, `cd '${m}' && for i in 1 2 3 4 5; do cat ${bigs}; done > /dev/null`);
+    const fivePasses = (dir: string) => `cd '${dir}' && for i in 1 2 3 4 5; do cat ${bigs}; done > /dev/null`;
+    const [seqLocal, seqMount] = await bestPair(5, fivePasses(src), fivePasses(m));
     const lmb = (5 * large) / (1 << 20);
     console.log(`warm sequential read of ${(lmb / 5).toFixed(0)} MB (5 passes): local ${(lmb / seqLocal).toFixed(0)} MB/s, mount ${(lmb / seqMount).toFixed(0)} MB/s: ${(seqLocal / seqMount).toFixed(2)}× local throughput (target ≥ 0.95×)`);
     // Above, each page cache is as its writer left it (the tree by one write per file, the cache in 1 MiB
     // slices), and that shapes read speed. Here both are read back from disk first, so they have the same history.
     await sh(`sync && echo 1 > /proc/sys/vm/drop_caches && cd '${src}' && cat ${bigs} > /dev/null && cd '${m}' && cat ${bigs} > /dev/null`);
-    const [rereadLocal, rereadMount] = await bestPair(5, `cd '${src}' && for i in 1 2 3 4 5; do cat ${bigs}; done > /dev/null`, `cd '${m}' && for i in 1 2 3 4 5; do cat ${bigs}; done > /dev/null`);
+    const [rereadLocal, rereadMount] = await bestPair(5, fivePasses(src), fivePasses(m));
     console.log(`  the same after both page caches were dropped and read back from disk: local ${(lmb / rereadLocal).toFixed(0)} MB/s, mount ${(lmb / rereadMount).toFixed(0)} MB/s: ${(rereadLocal / rereadMount).toFixed(2)}×`);
     // 4 KiB reads of one cached 128 MB file, fresh opens, with and without passthrough.
     const blob = "whole.bin"; // under the 4 MiB chunking minimum: one object, so passthrough applies
@@ -72,7 +73,7 @@ try {
     await sh(`cat '${off}/${blob}' > /dev/null`);
     // The same warm sequential read without passthrough: from the page cache of the FUSE files themselves.
     await sh(`cd '${off}' && cat ${bigs} > /dev/null && cat ${bigs} > /dev/null`);
-    const seqOff = await best(5, `cd '${off}' && for i in 1 2 3 4 5; do cat ${bigs}; done > /dev/null`);
+    const seqOff = await best(5, fivePasses(off));
     console.log(`  the same without passthrough: ${(lmb / seqOff).toFixed(0)} MB/s: ${(seqLocal / seqOff).toFixed(2)}× local throughput`);
     // Each run starts with the file's page cache dropped (fadvise DONTNEED), so the reads really go to the
     // filesystem: the daemon without passthrough, the backing cache file with it.
