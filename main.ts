@@ -26,6 +26,7 @@ const main: CvmCommand = defineCommand({
     mount: () => import("./commands/mount").then((m) => m.default),
     umount: () => import("./commands/umount").then((m) => m.default),
     demo: () => import("./commands/demo").then((m) => m.default),
+    appliance: () => import("./commands/appliance/index").then((m) => m.default),
   },
 });
 
