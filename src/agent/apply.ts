@@ -6,12 +6,13 @@ import { writeProxyFile } from "../proxy/file";
 import type { Accounts } from "./accounts";
 import { writeAccounts } from "./accounts-write";
 import { cryptPrefix } from "./crypt";
-import { checkProgram, describeExit, start } from "./exec";
+import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND, checkProgram, describeExit, start } from "./exec";
 import type { Action, Step } from "./plan";
 import type { RootFs } from "./root";
 import { systemdRunning } from "./systemd";
 
-export interface CommandResult { user: string; path: string; exit?: number; running?: boolean; pid?: number; error?: string; }
+/** A contextualization command as it went; `retry`: its program was missing or not executable, so the run is not recorded as done. */
+export interface CommandResult { user: string; path: string; exit?: number; running?: boolean; pid?: number; error?: string; retry?: boolean; }
 
 export interface ApplyEnv {
   root: RootFs;
@@ -29,9 +30,17 @@ export async function applyStep(step: Step, env: ApplyEnv): Promise<void> {
       const result: CommandResult = { user: a.user, path: a.path };
       env.commands.push(result);
       const problem = checkProgram(env.root, a.path, a);
-      if (problem) { result.error = problem; continue; }
+      if (problem) { result.error = problem.message; result.retry = problem.retry; continue; }
       try {
-        const proc = start(env.root, a, env.outputFd(), true);
+        const { proc, failure } = start(env.root, a, env.outputFd(), true);
+        // settles once the program runs, or with the line saying what failed before it could
+        const why = await failure;
+        if (why) {
+          const code = await proc.exited;
+          result.error = why;
+          result.retry = code === EXIT_NOT_FOUND || code === EXIT_CANNOT_RUN;
+          continue;
+        }
         result.pid = proc.pid;
         running.push({ proc, result });
       } catch (err) {
@@ -56,7 +65,7 @@ async function waitForCommands(running: { proc: Subprocess; result: CommandResul
     if (proc.exitCode !== null || proc.signalCode) {
       const code = proc.exitCode ?? -1;
       result.exit = code;
-      if (code !== 0) result.error = code === 127 || code === 126 || code === 125 || proc.signalCode ? describeExit(proc.exitCode, proc.signalCode) : undefined;
+      if (proc.signalCode) result.error = describeExit(proc.exitCode, proc.signalCode);
     } else {
       result.running = true;
       proc.unref();

@@ -12,7 +12,7 @@ import { formatProblem, Problems } from "./problems";
 import { RootFs } from "./root";
 import { findSource, type SourceOptions } from "./sources/index";
 import type { SourceResult } from "./sources/types";
-import { AgentLog, LOG_FILE, OUTPUT_LOG, STATE_DIR, instanceDir, readResult, writeStatus, type Status, type StepResult } from "./state";
+import { AgentLog, LOG_FILE, OUTPUT_LOG, STATE_DIR, forgetResult, instanceDir, readResult, writeStatus, type Status, type StepResult } from "./state";
 import { decodeUserData, type Script, type UserData } from "./userdata";
 
 export interface AgentOptions extends Omit<SourceOptions, "hostRoot"> {
@@ -158,9 +158,14 @@ async function apply(root: RootFs, ctx: PlanContext, ud: UserData, a: ApplyArgs)
   status.status = status.errors.length ? "error" : "done";
   status.finished = new Date().toISOString();
   status.duration_ms = ms(a.t0);
-  writeStatus(root, status, id);
+  // a command whose program was missing (a repository not there yet): not recorded, so the next boot runs it all again
+  const retry = status.commands.some((c) => c.retry);
+  if (retry) status.retry = true;
+  writeStatus(root, status, retry ? undefined : id);
+  if (retry) forgetResult(root, id);
   const failed = status.steps.filter((s) => s.status === "failed");
   const running = status.commands.filter((c: CommandResult) => c.running);
+  if (retry) say(`instance ${id}: not recorded as contextualized (a command's program is missing or not executable); the next run tries again`);
   say(`instance ${id}: ${status.status} in ${status.duration_ms} ms (${status.steps.filter((s) => s.status !== "skipped").length} steps, ${failed.length} failed${running.length ? `, ${running.length} command${running.length > 1 ? "s" : ""} still running` : ""})`);
   for (const f of failed) process.stderr.write(`cvm: step ${f.name}: ${f.error}\n`);
   return failed.length ? 1 : 0;
@@ -170,7 +175,7 @@ async function runScripts(root: RootFs, scripts: Script[], when: "before" | "aft
   for (const [i, s] of scripts.entries()) {
     const path = `${dir}/scripts/${String(i + 1).padStart(2, "0")}-${when}`;
     root.write(path, s.text, 0o700);
-    const proc = start(root, { uid: 0, gid: 0, groups: [0], path, args: [], env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/root", LANG: "C.UTF-8", INSTANCE_ID: id } }, env.outputFd(), true);
+    const { proc, failure } = start(root, { uid: 0, gid: 0, groups: [0], path, args: [], env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/root", LANG: "C.UTF-8", INSTANCE_ID: id } }, env.outputFd(), true);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = await Promise.race([proc.exited.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(() => r(true), timeoutMs); })]);
     clearTimeout(timer);
@@ -178,6 +183,7 @@ async function runScripts(root: RootFs, scripts: Script[], when: "before" | "aft
       try { process.kill(-proc.pid, "SIGKILL"); } catch { /* ended meanwhile */ }
       throw new CvmError(`script ${i + 1} (${s.where} line ${s.line}): still running after ${timeoutMs / 1000} s; killed`);
     }
-    if (proc.exitCode !== 0) throw new CvmError(`script ${i + 1} (${s.where} line ${s.line}): ${proc.signalCode ? `killed by ${proc.signalCode}` : `exit ${proc.exitCode}`}`);
+    const why = await failure;
+    if (proc.exitCode !== 0) throw new CvmError(`script ${i + 1} (${s.where} line ${s.line}): ${why ?? (proc.signalCode ? `killed by ${proc.signalCode}` : `exit ${proc.exitCode}`)}`);
   }
 }
