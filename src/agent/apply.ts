@@ -10,6 +10,10 @@ import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND, checkProgram, describeExit, start } fr
 import type { Action, Step } from "./plan";
 import type { RootFs } from "./root";
 import { systemdRunning } from "./systemd";
+import { cvmSelf } from "../sys/self";
+
+/** cvm mount gives up by itself well before (its servers' and proxies' timeouts); this is the last resort. */
+const MOUNT_TIMEOUT_MS = 180_000;
 
 /** A contextualization command as it went; `retry`: its program was missing or not executable, so the run is not recorded as done. */
 export interface CommandResult { user: string; path: string; exit?: number; running?: boolean; pid?: number; error?: string; retry?: boolean; }
@@ -103,6 +107,9 @@ function applyAction(a: Exclude<Action, { kind: "command" }>, env: ApplyEnv): vo
     case "service":
       enableNow(a.unit);
       return;
+    case "mount":
+      mountRepository(root, a.fqrn, a.path);
+      return;
     case "note":
       return;
   }
@@ -127,6 +134,19 @@ function makeHome(root: RootFs, guest: string, uid: number, gid: number): void {
   if (skel) copy(skel, home, 0);
   chmodSync(home, 0o700);
   lchownSync(home, uid, gid);
+}
+
+/**
+ * `cvm mount FQRN /cvmfs/FQRN` with this binary and the configuration the
+ * agent wrote; it returns once the mount answers, or fails with one line.
+ */
+function mountRepository(root: RootFs, fqrn: string, path: string): void {
+  root.mkdirs(path, 0o755);
+  const argv = [...cvmSelf(), "mount", fqrn, root.resolve(path, "follow"), "--config-root", root.resolve("/etc/cvmfs", "follow")];
+  const p = Bun.spawnSync({ cmd: argv, stdin: "ignore", stdout: "ignore", stderr: "pipe", timeout: MOUNT_TIMEOUT_MS });
+  if (p.exitCode === 0) return;
+  const line = p.stderr.toString().trim().split("\n").pop()?.replace(/^cvm: /, "");
+  throw new CvmError(line || (p.signalCode ? `cvm mount: no answer within ${MOUNT_TIMEOUT_MS / 1000} s` : `cvm mount: exit ${p.exitCode}`));
 }
 
 function enableNow(unit: string): void {
