@@ -4,7 +4,7 @@
 // failure that is not recorded, tried again by the next run and said by
 // `status`, while any other failure is recorded as before.
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { CVM, cvm, run } from "./helpers/run";
 import { hasTools } from "./helpers/tools";
@@ -96,4 +96,33 @@ describe.skipIf(!isRoot)("a missing program is tried again at the next run; othe
     expect(again.code).toBe(0);
     expect(again.stderr).toContain("instance i-exit was contextualized already");
   });
+});
+
+describe.skipIf(!isRoot)("the commands' output on the console as well as in their log", () => {
+  test("--follow: the agent stays until the command ends, echoing each line as [program] LINE, and says how it ended", async () => {
+    const root = guests.root("follow", { shell: true, programs: ["/bin/sleep"] });
+    guestScript(root, "/opt/pilot.sh", "#!/bin/sh\necho one\n/bin/sleep 0.5\necho two >&2\nprintf 'no newline'\nexit 4\n");
+    const r = await cvm(["agent", "--root", root, "--user-data", guests.userData(root, UD("/opt/pilot.sh")), "--instance-id", "i-follow", "--command-wait", "0", "--follow"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("[pilot.sh] one\n[pilot.sh] two\n[pilot.sh] no newline\n[pilot.sh] /opt/pilot.sh (as pilot) ended: exit 4\n");
+    expect(readFileSync(join(root, "var/log/cvm-agent-output/01-pilot.sh.log"), "utf8")).toBe("one\ntwo\nno newline");
+    expect(readFileSync(join(root, "var/log/cvm-agent.log"), "utf8")).toContain("command /opt/pilot.sh (as pilot) ended: exit 4\n");
+    expect(await status(root)).toMatchObject({ status: "error", commands: [{ path: "/opt/pilot.sh", exit: 4, log: "/var/log/cvm-agent-output/01-pilot.sh.log" }], errors: ["commands: /opt/pilot.sh (as pilot): exit 4"] });
+  });
+
+  test("without --follow: what arrives during --command-wait is echoed; the command, left running, keeps writing to its file after the agent has gone", async () => {
+    const root = guests.root("no-follow", { shell: true, programs: ["/bin/sleep"] });
+    guestScript(root, "/opt/pilot.sh", "#!/bin/sh\necho early\nwhile [ ! -e /tmp/go ]; do /bin/sleep 0.05; done\necho late\necho finished > /tmp/finished\n");
+    const r = await cvm(["agent", "--root", root, "--user-data", guests.userData(root, UD("/opt/pilot.sh")), "--instance-id", "i-nofollow", "--command-wait", "3"]);
+    const pid = (await status(root)).commands[0].pid;
+    try {
+      expect([r.code, r.stderr]).toEqual([0, "[pilot.sh] early\n"]);
+      writeFileSync(join(root, "tmp/go"), "");
+      const deadline = performance.now() + 20_000;
+      while (!existsSync(join(root, "tmp/finished")) && performance.now() < deadline) await Bun.sleep(20);
+      expect(readFileSync(join(root, "var/log/cvm-agent-output/01-pilot.sh.log"), "utf8")).toBe("early\nlate\n");
+    } finally {
+      try { process.kill(pid, "SIGKILL"); } catch { /* it ended */ }
+    }
+  }, 30_000);
 });

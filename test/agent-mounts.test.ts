@@ -11,6 +11,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { Accounts } from "../src/agent/accounts";
 import { applyStep, type ApplyEnv } from "../src/agent/apply";
+import { OutputFollower } from "../src/agent/follow";
 import { automounterFor } from "../src/agent/plugins/mounts";
 import { RootFs } from "../src/agent/root";
 import { CVM, cvm } from "./helpers/run";
@@ -101,7 +102,7 @@ describe.skipIf(!CAN_MOUNT)("the mount action, for real (cvm serve, a repository
     ].join("\n") + "\n");
     // nothing listens on port 1: the server does not answer
     writeFileSync(join(root, `etc/cvmfs/config.d/${DEAD}.conf`), "CVMFS_SERVER_URL=http://127.0.0.1:1/cvmfs/@fqrn@\n");
-    env = { root: new RootFs(root), accounts: new Accounts(new RootFs(root)), outputFd: () => 2, commandWaitMs: 0, commands: [] };
+    env = { root: new RootFs(root), accounts: new Accounts(new RootFs(root)), outputFd: () => 2, commandWaitMs: 0, commands: [], running: [], follower: new OutputFollower(), follow: false };
     mounts.push(join(root, "cvmfs", FQRN), join(root, "cvmfs", DEAD));
   }, 120_000);
 

@@ -2,8 +2,9 @@ import { createHash } from "node:crypto";
 import { CvmError } from "../cli/errors";
 import { log } from "../cli/log";
 import { escapeName } from "../cli/output";
-import { applyStep, type ApplyEnv, type CommandResult } from "./apply";
-import { start } from "./exec";
+import { applyStep, ended, type ApplyEnv } from "./apply";
+import { describeExit, start } from "./exec";
+import { OutputFollower } from "./follow";
 import { lock } from "./lock";
 import { INSTANCE_ID } from "./names";
 import type { PlanContext } from "./plan";
@@ -22,6 +23,8 @@ export interface AgentOptions extends Omit<SourceOptions, "hostRoot"> {
   instanceId?: string;
   commandWaitMs: number;
   scriptTimeoutMs: number;
+  /** Stay until the contextualization commands end, echoing their output (prefixed) to stderr. */
+  follow?: boolean;
 }
 
 /** Everything up to the plan; shared by the run, --dry-run and `validate`. */
@@ -130,7 +133,11 @@ async function apply(root: RootFs, ctx: PlanContext, ud: UserData, a: ApplyArgs)
   if (a.source.userData) root.write(`${dir}/user-data`, a.bytes, 0o600);
   writeStatus(root, status);
   let output: AgentLog | undefined;
-  const env: ApplyEnv = { root, accounts: ctx.accounts, outputFd: () => (output ??= new AgentLog(root, OUTPUT_LOG)).descriptor, commandWaitMs: a.o.commandWaitMs, commands: status.commands };
+  const follower = new OutputFollower();
+  const env: ApplyEnv = {
+    root, accounts: ctx.accounts, outputFd: () => (output ??= new AgentLog(root, OUTPUT_LOG)).descriptor, commandWaitMs: a.o.commandWaitMs,
+    commands: status.commands, running: [], follower, follow: !!a.o.follow,
+  };
   const step = async (name: string, work: () => Promise<void> | void, empty: boolean) => {
     const t = performance.now();
     const r: StepResult = { name, status: empty ? "skipped" : "ok", ms: 0 };
@@ -164,11 +171,27 @@ async function apply(root: RootFs, ctx: PlanContext, ud: UserData, a: ApplyArgs)
   writeStatus(root, status, retry ? undefined : id);
   if (retry) forgetResult(root, id);
   const failed = status.steps.filter((s) => s.status === "failed");
-  const running = status.commands.filter((c: CommandResult) => c.running);
-  if (retry) say(`instance ${id}: not recorded as contextualized (a command's program is missing or not executable); the next run tries again`);
+  const running = env.running.filter((r) => r.result.running);
   say(`instance ${id}: ${status.status} in ${status.duration_ms} ms (${status.steps.filter((s) => s.status !== "skipped").length} steps, ${failed.length} failed${running.length ? `, ${running.length} command${running.length > 1 ? "s" : ""} still running` : ""})`);
   for (const f of failed) process.stderr.write(`cvm: step ${f.name}: ${f.error}\n`);
-  return failed.length ? 1 : 0;
+  if (!a.o.follow || !running.length) {
+    follower.stop();
+    for (const r of running) r.proc.unref();
+    return failed.length ? 1 : 0;
+  }
+  // --follow: the agent stays until its commands end, and says how each ended (status.json too)
+  say(`following ${running.length} command${running.length > 1 ? "s" : ""} until ${running.length > 1 ? "they end" : "it ends"}`);
+  let late = 0;
+  await Promise.all(running.map(async (r) => {
+    await r.proc.exited;
+    ended(r, follower, true);
+    const e = r.result.error ?? (r.result.exit ? `exit ${r.result.exit}` : undefined);
+    say(`command ${r.result.path} (as ${r.result.user}) ended: ${describeExit(r.proc.exitCode, r.proc.signalCode)}`);
+    if (e) { late++; status.errors.push(`commands: ${r.result.path} (as ${r.result.user}): ${e}`); status.status = "error"; }
+    writeStatus(root, status, retry ? undefined : id);
+  }));
+  follower.stop();
+  return failed.length || late ? 1 : 0;
 }
 
 async function runScripts(root: RootFs, scripts: Script[], when: "before" | "after", dir: string, id: string, env: ApplyEnv, timeoutMs: number): Promise<void> {
