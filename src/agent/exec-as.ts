@@ -20,7 +20,18 @@ const F_DUPFD_CLOEXEC = 1030;
 const ENOENT = 2, ENOTDIR = 20;
 
 export function execAsChild(specText: string): never {
-  let report = 2;
+  try {
+    return enterAndExec(specText);
+  } catch (err) {
+    // only reachable with a spec not written by the agent (the variable set by hand): still one line
+    require("node:fs").writeSync(2, `${EXEC_AS_VARIABLE}: ${(err as Error).message}\n`);
+    process.exit(125);
+  }
+}
+
+let report = 2;
+
+function enterAndExec(specText: string): never {
   const fail = (line: string, code = 125): never => {
     try { require("node:fs").writeSync(report, line + "\n"); } catch { /* nobody to tell */ }
     process.exit(code);
