@@ -46,6 +46,22 @@ describe("planned only where cvm should mount", () => {
     expect(step).toBe(["step mounts:", ...["atlas.cern.ch", "lhcb.cern.ch", "sw.example.org"].map((f) => `  would mount ${f} on /cvmfs/${f} (cvm mount) on the real root; --root is not /, so not mounted`), ""].join("\n"));
   });
 
+  test("on the real root (--dry-run: nothing changed), one step per repository, after cvmfs and before users, services and commands; or left to autofs", async () => {
+    const root = guests.root("host-dry"); // only for the user_data file beside it
+    const r = await cvm(["agent", "--root", "/", "--user-data", guests.userData(root, "[cernvm]\nrepositories = atlas,sw.example.org\n"), "--dry-run"]);
+    expect(r.code).toBe(0);
+    const steps = [...r.stdout.matchAll(/^step ([^:]+):/gm)].map((m) => m[1]);
+    const auto = automounterFor(new RootFs("/"));
+    if (auto) expect(r.stdout).toContain(`step mounts:\n  atlas.cern.ch, sw.example.org: left to the automounter (${auto})\n`);
+    else {
+      expect(steps.slice(steps.indexOf("cvmfs"), steps.indexOf("users") + 1)).toEqual(["cvmfs", "mount atlas.cern.ch", "mount sw.example.org", "users"]);
+      const mounted = (f: string) => readFileSync("/proc/mounts", "utf8").includes(` /cvmfs/${f} `);
+      for (const f of ["atlas.cern.ch", "sw.example.org"])
+        expect(r.stdout).toContain(`step mount ${f}:\n  ${mounted(f) ? `/cvmfs/${f}: mounted already` : `mount ${f} on /cvmfs/${f} (cvm mount, the configuration above)`}\n`);
+    }
+    expect(steps.indexOf("commands")).toBeGreaterThan(steps.indexOf("services"));
+  });
+
   test("no repositories: nothing to do", async () => {
     const r = await guests.apply(guests.root("no-repos"), "[cernvm]\norganisations = atlas\n", "--dry-run");
     expect(r.stdout).toContain("step mounts: nothing to do\n");
