@@ -108,6 +108,7 @@ describe.skipIf(!isRoot)("the commands' output on the console as well as in thei
     expect(readFileSync(join(root, "var/log/cvm-agent-output/01-pilot.sh.log"), "utf8")).toBe("one\ntwo\nno newline");
     expect(readFileSync(join(root, "var/log/cvm-agent.log"), "utf8")).toContain("command /opt/pilot.sh (as pilot) ended: exit 4\n");
     expect(await status(root)).toMatchObject({ status: "error", commands: [{ path: "/opt/pilot.sh", exit: 4, log: "/var/log/cvm-agent-output/01-pilot.sh.log" }], errors: ["commands: /opt/pilot.sh (as pilot): exit 4"] });
+    expect((await cvm(["agent", "status", "--root", root])).stdout).toContain("commands:\n  /opt/pilot.sh as pilot: exit 4\n    output: /var/log/cvm-agent-output/01-pilot.sh.log\n");
   });
 
   test("without --follow: what the command writes during --command-wait is echoed, prefixed; its end is not announced", async () => {
