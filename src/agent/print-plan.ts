@@ -41,6 +41,7 @@ function describe(a: Action): string[] {
     case "home": return [`make home ${a.path} (0700 ${a.user}, from /etc/skel)`];
     case "hostname": return [`set the host name to ${a.name}`];
     case "service": return [`systemctl enable --now --no-block ${a.unit}${a.found ? "" : " (no unit file found)"}`];
+    case "mount": return [`mount ${a.fqrn} on ${a.path} (cvm mount, the configuration above)`];
     case "command": return [`run ${a.path}${a.args.map((x) => " " + escapeName(x)).join("")} as ${a.user} (uid ${a.uid}, gid ${a.gid}, groups ${a.groups.join(",")}), directly, environment: ${Object.keys(a.env).join(" ")}`];
     case "note": return [a.text];
   }

@@ -2,6 +2,7 @@ import { commands } from "./commands";
 import { cvmfs } from "./cvmfs";
 import { environment } from "./environment";
 import { hostname } from "./hostname";
+import { mounts } from "./mounts";
 import { services } from "./services";
 import { site } from "./site";
 import { sshKeys } from "./ssh-keys";
@@ -11,11 +12,11 @@ import { x509 } from "./x509";
 
 /**
  * The plugins in the order they run: the machine's name and keys, the
- * CernVM-FS configuration, accounts (before the proxy, which needs a uid),
+ * CernVM-FS configuration and the repositories mounted with it, accounts (before the proxy, which needs a uid),
  * the proxy, the environment (before the commands that get it), CernVM's own
  * settings, services, and the contextualization commands last.
  */
-export const PLUGINS: Plugin[] = [hostname, sshKeys, cvmfs, users, x509, environment, site, services, commands];
+export const PLUGINS: Plugin[] = [hostname, sshKeys, cvmfs, mounts, users, x509, environment, site, services, commands];
 
 /** amiconfig plugin names the agent implements ([amiconfig] plugins / disabled_plugins). */
 export const PLUGIN_GROUPS = ["cernvm", "hostname", "rootsshkeys"];
