@@ -1,4 +1,4 @@
-import { bad, checkNetwork, domain, hostAddress, interfaceAddress, list, mac, mtu, newInterface, pushUnique, type NetworkConfig, type SystemNic } from "./model";
+import { bad, checkNetwork, domain, hostAddress, interfaceAddress, list, mac, maskToPrefix, mtu, newInterface, prefixOf, pushUnique, type NetworkConfig, type SystemNic } from "./model";
 
 /**
  * OpenNebula's context variables → the network model, as cloud-init's
@@ -33,14 +33,15 @@ export function networkFromOpenNebula(vars: Map<string, string>, where: string, 
     if (method === "dhcp") i.dhcp4 = true;
     else {
       const ip = v("IP") ?? (i.mac?.startsWith("02:00:") && !v("IP6") && method6 === "static" ? macToIp(i.mac) : undefined);
-      if (ip) i.addresses.push(interfaceAddress(ip, v("MASK") ?? "255.255.255.0", where, k(v("IP") ? "IP" : "MAC"), 4));
+      if (ip) i.addresses.push(interfaceAddress(ip, maskToPrefix(v("MASK") ?? "255.255.255.0", where, k("MASK")), where, k(v("IP") ? "IP" : "MAC"), 4));
       if (v("GATEWAY")) i.gateway4 = hostAddress(v("GATEWAY"), where, k("GATEWAY"), 4).address;
     }
     if (method6 === "auto") i.acceptRa = true;
     else if (method6 === "dhcp") i.dhcp6 = true;
     else if (method6 === "disable") i.acceptRa = false;
     else {
-      for (const f of ["IP6", "IP6_ULA"]) if (v(f)) i.addresses.push(interfaceAddress(v(f), v("IP6_PREFIX_LENGTH") ?? "64", where, k(f), 6));
+      const prefix6 = prefixOf(v("IP6_PREFIX_LENGTH") ?? "64", 6, where, k("IP6_PREFIX_LENGTH"));
+      for (const f of ["IP6", "IP6_ULA"]) if (v(f)) i.addresses.push(interfaceAddress(v(f), prefix6, where, k(f), 6));
       const gw6 = v("IP6_GATEWAY") ? "IP6_GATEWAY" : v("GATEWAY6") ? "GATEWAY6" : undefined;
       if (gw6) i.gateway6 = hostAddress(v(gw6), where, k(gw6), 6).address;
     }

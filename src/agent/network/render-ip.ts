@@ -15,21 +15,22 @@ export interface LiveSteps {
 /**
  * The configuration applied live with `ip` (busybox's or iproute2's): what
  * the appliance's boot runs, each command an argv (never a shell line).
- * `nics` are the system's interfaces, which the model's are found among.
+ * `nics` are the system's interfaces, which the model's are found among;
+ * `ip` the program (`["busybox", "ip"]` where there is no `ip` link).
  */
-export function liveSteps(cfg: NetworkConfig, nics: SystemNic[], ip = "ip"): LiveSteps {
+export function liveSteps(cfg: NetworkConfig, nics: SystemNic[], ip: string[] = ["ip"]): LiveSteps {
   const r: LiveSteps = { commands: [], dhcp4: [], dhcp6: [], resolvConf: null, missing: [] };
   const dns: string[] = [], search: string[] = [];
   for (const i of cfg.interfaces) {
     const nic = findNic(i, nics);
     if (!nic) { r.missing.push(i.label); continue; }
     const dev = nic.name;
-    r.commands.push([ip, "link", "set", "dev", dev, ...(i.mtu !== undefined ? ["mtu", String(i.mtu)] : []), "up"]);
-    for (const a of i.addresses) r.commands.push([ip, ...(a.family === 6 ? ["-6"] : []), "addr", "add", `${a.address}/${a.prefix}`, "dev", dev]);
-    if (i.gateway4) r.commands.push([ip, "route", "add", "default", "via", i.gateway4, "dev", dev]);
-    if (i.gateway6) r.commands.push([ip, "-6", "route", "add", "default", "via", i.gateway6, "dev", dev]);
+    r.commands.push([...ip, "link", "set", "dev", dev, ...(i.mtu !== undefined ? ["mtu", String(i.mtu)] : []), "up"]);
+    for (const a of i.addresses) r.commands.push([...ip, ...(a.family === 6 ? ["-6"] : []), "addr", "add", `${a.address}/${a.prefix}`, "dev", dev]);
+    if (i.gateway4) r.commands.push([...ip, "route", "add", "default", "via", i.gateway4, "dev", dev]);
+    if (i.gateway6) r.commands.push([...ip, "-6", "route", "add", "default", "via", i.gateway6, "dev", dev]);
     for (const x of i.routes)
-      r.commands.push([ip, ...(x.family === 6 ? ["-6"] : []), "route", "add", `${x.to}/${x.prefix}`, "via", x.via, "dev", dev, ...(x.metric !== undefined ? ["metric", String(x.metric)] : [])]);
+      r.commands.push([...ip, ...(x.family === 6 ? ["-6"] : []), "route", "add", `${x.to}/${x.prefix}`, "via", x.via, "dev", dev, ...(x.metric !== undefined ? ["metric", String(x.metric)] : [])]);
     if (i.dhcp4) r.dhcp4.push(dev);
     if (i.dhcp6) r.dhcp6.push(dev);
     const d = dnsOf(i, cfg);
