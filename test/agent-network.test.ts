@@ -183,7 +183,7 @@ describe("written under --root as systemd-networkd files", () => {
     const ctx = dir({ "context.sh": ONE });
     const r = await agent(root, "--context", ctx, "--dry-run");
     expect([r.code, r.stderr]).toEqual([0, ""]);
-    expect(r.stdout).toContain("step network:\n  mkdir /etc/systemd (0755 0:0)\n  mkdir /etc/systemd/network (0755 0:0)\n  write /etc/systemd/network/10-cvm-02000a000005.network (0644 0:0, new)\n");
+    expect(r.stdout).toContain(`step network:\n  2 interfaces from ${ctx}/context.sh; read by the network service when it next starts (networkctl reload, ifup, or the next boot)\n  mkdir /etc/systemd (0755 0:0)\n  mkdir /etc/systemd/network (0755 0:0)\n  write /etc/systemd/network/10-cvm-02000a000005.network (0644 0:0, new)\n`);
     expect(r.stdout).toContain("    +Address=10.0.0.5/24\n");
     expect(r.stdout).toContain("  write /etc/resolv.conf (0644 0:0, new)\n");
     expect(fingerprint(root)).toBe(before);

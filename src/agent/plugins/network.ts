@@ -31,6 +31,7 @@ export const network: Plugin = {
     if (!cfg) return;
     const nics = ctx.root.isHostRoot ? systemNics() : undefined;
     checkNetwork(cfg, nics);
+    ctx.add({ kind: "note", text: `${cfg.interfaces.length} interface${cfg.interfaces.length === 1 ? "" : "s"} from ${cfg.from}; read by the network service when it next starts (networkctl reload, ifup, or the next boot)` });
     if (usesIfupdown(ctx.root)) {
       const { content, skipped } = renderIfupdown(cfg, nics);
       for (const i of skipped) ctx.problems.warn(cfg.from, undefined, `${i.label} (MAC ${i.mac}): not on this system, and ifupdown needs a name; left out of ${IFUPDOWN_FILE}`);

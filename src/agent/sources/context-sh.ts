@@ -5,7 +5,9 @@ import type { Problems } from "../problems";
  * `KEY="value"`, `KEY=value` and `export KEY=…` lines (single quotes may span
  * lines, as OpenNebula writes SSH keys; `'\''` is a quote). `$(…)`, `` ` ``
  * and `$VAR` are kept as literal text, with a warning, since nothing is
- * expanded; any other line (a command) is ignored with a warning.
+ * expanded; any other line (a command) is ignored with a warning. A `;`
+ * with no command before it is an error: bash refuses such a file, and so
+ * do OpenNebula and cloud-init, which read it with bash.
  */
 export function parseContextSh(text: string, problems: Problems, where: string): Map<string, string> {
   const vars = new Map<string, string>();
