@@ -159,6 +159,16 @@ describe("written under --root as systemd-networkd files", () => {
     expect(read(root, "etc/systemd/network/10-cvm-eth9.network")).toContain("[Match]\nName=eth9\n\n[Network]\nDHCP=yes\n");
   });
 
+  test("a v2 interface key is only a label: a line break in it cannot add a setting to the file", async () => {
+    const root = guests.root("net-label");
+    const seed = dir({ "meta-data": "instance-id: iid-label\n", "network-config": 'version: 2\nethernets:\n  "x\\n[Network]\\nDNS=203.0.113.66":\n    match: {macaddress: "52:54:00:12:34:09"}\n    dhcp4: true\n' });
+    const r = await agent(root, "--context", seed);
+    expect([r.code, r.stderr]).toEqual([0, ""]);
+    const file = read(root, "etc/systemd/network/10-cvm-525400123409.network");
+    expect(file.split("\n")[0]).toStartWith(`# Written by cvm agent from ${seed}/network-config (x\\n[Network]\\nDNS=`);
+    expect(file).not.toMatch(/^DNS=/m);
+  });
+
   test("a root that uses ifupdown gets one stanza file in interfaces.d instead; a resolv.conf that is a link (to a resolver's) is left alone", async () => {
     const root = guests.root("net-ifupdown");
     mkdirSync(join(root, "etc/network"), { recursive: true });
@@ -243,6 +253,16 @@ describe("the appliance's way: the model from a context directory, applied live 
     expect(() => networkFromContextDir(seed, [{ name: "ens4", mac: "52:54:00:aa:00:01" }, { name: "ens3", mac: "52:54:00:aa:00:02" }]))
       .toThrow(`${seed}/network-config: lan: MAC: '52:54:00:aa:00:01': belongs to ens4, not ens3`);
     expect(networkFromContextDir(seed, [{ name: "ens3", mac: "52:54:00:aa:00:01" }]).network?.interfaces[0]).toMatchObject({ name: "ens3", mac: "52:54:00:aa:00:01" });
+  });
+
+  test("only the network is read: user_data the agent would refuse does not keep the network down", () => {
+    const ctx = dir({ "context.sh": "EC2_USER_DATA='!!!'\n" + ONE });
+    const { network, warnings } = networkFromContextDir(ctx);
+    expect(warnings).toEqual([]);
+    expect(network?.interfaces.map((i) => [i.label, i.mac, i.addresses.map((a) => `${a.address}/${a.prefix}`)])).toEqual([
+      ["ETH0", "02:00:0a:00:00:05", ["10.0.0.5/24", "2001:db8::5/64"]], ["ETH1", "02:00:c0:a8:01:07", []],
+    ]);
+    expect(() => networkFromContextDir(dir({ "context.sh": "ETH0_IP='10.0.0.5'\n;\n" }))).toThrow("line 2: ';' with no command before it");
   });
 
   test.skipIf(!isRoot || !hasTools("busybox", "unshare", "ip"))("OpenNebula's context applied in a network namespace: the kernel has the addresses, routes and MTU; DHCP left to the caller", async () => {

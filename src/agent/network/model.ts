@@ -46,7 +46,8 @@ export interface NetworkConfig {
 /** A system interface as the kernel names it: the appliance and the real root pass theirs. */
 export interface SystemNic { name: string; mac: string; }
 
-export const newInterface = (label: string): Interface => ({ label, dhcp4: false, dhcp6: false, addresses: [], routes: [], dns: [], search: [] });
+/** A new interface; its label comes from the source and is escaped here, once, since messages and file comments show it. */
+export const newInterface = (label: string): Interface => ({ label: escapeName(label), dhcp4: false, dhcp6: false, addresses: [], routes: [], dns: [], search: [] });
 
 /** `where: field: 'value': why` — the one line every refusal is. */
 export function bad(where: string, field: string, value: unknown, why: string): CvmError {

@@ -1,3 +1,4 @@
+import { escapeName } from "../../cli/output";
 import { dnsOf, findNic, type Interface, type NetworkConfig, type SystemNic } from "./model";
 
 export const IFUPDOWN_FILE = "/etc/network/interfaces.d/50-cvm";
@@ -10,7 +11,7 @@ export const IFUPDOWN_FILE = "/etc/network/interfaces.d/50-cvm";
  * writes /etc/resolv.conf as well.
  */
 export function renderIfupdown(cfg: NetworkConfig, nics: SystemNic[] = []): { content: string; skipped: Interface[] } {
-  const out = [`# Written by cvm agent from ${cfg.from}.`];
+  const out = [`# Written by cvm agent from ${escapeName(cfg.from)}.`];
   const skipped: Interface[] = [];
   for (const i of cfg.interfaces) {
     const name = i.name ?? findNic(i, nics)?.name;

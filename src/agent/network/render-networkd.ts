@@ -1,3 +1,4 @@
+import { escapeName } from "../../cli/output";
 import { dnsOf, type Interface, type NetworkConfig } from "./model";
 
 export const NETWORKD_DIR = "/etc/systemd/network";
@@ -12,7 +13,7 @@ export const networkdPath = (i: Interface) => `${NETWORKD_DIR}/10-cvm-${i.name ?
  */
 export function renderNetworkd(cfg: NetworkConfig): { path: string; content: string }[] {
   return cfg.interfaces.map((i) => {
-    const out = [`# Written by cvm agent from ${cfg.from} (${i.label}).`, "[Match]"];
+    const out = [`# Written by cvm agent from ${escapeName(cfg.from)} (${i.label}).`, "[Match]"];
     out.push(i.mac ? `MACAddress=${i.mac}` : `Name=${i.name}`);
     if (i.mtu !== undefined) out.push("", "[Link]", `MTUBytes=${i.mtu}`);
     out.push("", "[Network]", `DHCP=${i.dhcp4 && i.dhcp6 ? "yes" : i.dhcp4 ? "ipv4" : i.dhcp6 ? "ipv6" : "no"}`);

@@ -132,7 +132,7 @@ function hostnameOf(vars: Map<string, string>): string | undefined {
   return undefined;
 }
 
-function json(bytes: Buffer | null, where: string): Record<string, unknown> {
+export function json(bytes: Buffer | null, where: string): Record<string, unknown> {
   if (!bytes) return {};
   try {
     const v = JSON.parse(bytes.toString("utf8"));
@@ -144,7 +144,7 @@ function json(bytes: Buffer | null, where: string): Record<string, unknown> {
 const str = (v: unknown) => (typeof v === "string" && v ? v : typeof v === "number" ? String(v) : undefined);
 
 /** A YAML document (block or flow style); malformed YAML is one line naming the file. */
-function yaml(bytes: Buffer, where: string): unknown {
+export function yaml(bytes: Buffer, where: string): unknown {
   try {
     return Bun.YAML.parse(bytes.toString("utf8"));
   } catch (err) {
