@@ -22,6 +22,8 @@ declare -A PACKAGE_OF=(
   [xorriso]=xorriso
   [mke2fs]=e2fsprogs
   [losetup]=mount       # context disks attached as loop devices
+  [busybox]=busybox     # its `ip` applies the agent's network model live (test/agent-network.test.ts)
+  [unshare]=util-linux  # a network namespace to apply it in
 )
 PATH="$PATH:/usr/sbin:/sbin"   # where nginx and squid live, often not on a user's PATH
 missing=()

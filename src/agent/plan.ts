@@ -1,6 +1,7 @@
 import { escapeName } from "../cli/output";
 import type { Accounts, NewGroup, NewUser } from "./accounts";
 import type { IniEntry, IniSection } from "./ini";
+import type { NetworkConfig } from "./network/model";
 import type { Problems } from "./problems";
 import type { RootFs } from "./root";
 
@@ -23,7 +24,7 @@ export type Action =
 
 export interface Step { name: string; actions: Action[]; }
 
-export interface Metadata { instanceId?: string; hostname?: string; publicKeys: string[]; }
+export interface Metadata { instanceId?: string; hostname?: string; publicKeys: string[]; network?: NetworkConfig; }
 
 /** One section as a plugin reads it: the keys it takes are marked used, so the rest can be named as unknown. */
 export class SectionView {

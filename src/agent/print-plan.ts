@@ -10,7 +10,7 @@ export function formatPlan(ctx: PlanContext, o: { source: string; instanceId: st
   out.push(`source: ${o.source}`, `instance: ${o.instanceId} (${o.idFrom})`, `root: ${ctx.root.root}`);
   for (const n of o.notes) out.push(`note: ${n}`);
   const scripts = (when: "before" | "after") => o.scripts.filter((s) => s.when === when).forEach((s, i) => {
-    out.push(`step scripts-${when}:`, `  run script ${i + 1} from ${s.where} line ${s.line} (${s.text.split("\n", 1)[0]}) as root, written 0700 to ${o.scriptDir}/${String(i + 1).padStart(2, "0")}-${when}`);
+    out.push(`step scripts-${when}:`, `  run script ${i + 1} from ${s.where} line ${s.line} (${escapeName(s.text.toString("utf8").split("\n", 1)[0])}) as root, written 0700 to ${o.scriptDir}/${String(i + 1).padStart(2, "0")}-${when}`);
   });
   scripts("before");
   for (const step of ctx.steps) {

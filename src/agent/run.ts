@@ -84,7 +84,7 @@ export async function runAgent(o: AgentOptions): Promise<number> {
     let ud: UserData, ctx: PlanContext;
     try {
       ud = decodeUserData(bytes, problems);
-      ctx = await planUserData(root, ud, { instanceId: source.instanceId, hostname: source.hostname, publicKeys: source.publicKeys }, problems);
+      ctx = await planUserData(root, ud, { instanceId: source.instanceId, hostname: source.hostname, publicKeys: source.publicKeys, network: source.network }, problems);
     } catch (err) {
       // undecodable user_data, or a path the agent refuses to follow: said in the log and status, nothing applied
       if (!o.dryRun && err instanceof CvmError) {
