@@ -12,6 +12,9 @@ export default defineCommand({
     package: { type: "string", description: "An installed Debian package's files, with the libraries its programs load (repeatable)", valueHint: "name" },
     cmdline: { type: "string", description: "Kernel arguments after the console ones (raw, iso: baked in; cvm.shell, cvm.once, quiet…) [quiet]", valueHint: "args" },
     "root-repository": { type: "string", description: "Boot the OS from this CernVM-FS repository (read-only, with a writable overlay), as µCernVM", valueHint: "fqrn" },
+    "root-server": { type: "string", description: "With --root-repository: its stratum URL (@fqrn@ allowed)", valueHint: "url" },
+    "root-key": { type: "string", description: "With --root-repository: its master public key (<fqrn>.pub)", valueHint: "file" },
+    "root-proxy": { type: "string", description: "With --root-repository: CVMFS_HTTP_PROXY for it [DIRECT]", valueHint: "proxies" },
     "root-free": { type: "string", description: "MiB left free on the raw image's root [512]", valueHint: "MiB" },
     busybox: { type: "string", description: "The busybox to use [/bin/busybox]", valueHint: "file" },
     cvm: { type: "string", description: "The cvm binary to put in [this one]", valueHint: "file" },
@@ -31,13 +34,18 @@ export default defineCommand({
     });
     const root = args["root-repository"];
     if (root !== undefined && !/^[a-z0-9][a-z0-9.-]*\.[a-z0-9.-]+$/i.test(root)) throw new UsageError(`--root-repository '${root}': expected a repository name such as os.cern.ch`);
+    const server = args["root-server"], key = args["root-key"], proxy = args["root-proxy"] ?? "DIRECT";
+    if (root !== undefined && (!server || !key)) throw new UsageError("--root-repository needs --root-server URL and --root-key FILE");
+    if (root === undefined && (server || key || args["root-proxy"])) throw new UsageError("--root-server, --root-key and --root-proxy go with --root-repository");
+    if (server !== undefined && !/^https?:\/\/[A-Za-z0-9.:[\]-]+(\/[\w@.\/-]*)?$/.test(server)) throw new UsageError(`--root-server '${server}': expected an http(s) URL`);
+    if (!/^(DIRECT|https?:\/\/[A-Za-z0-9.:[\]-]+)([;|](DIRECT|https?:\/\/[A-Za-z0-9.:[\]-]+))*$/.test(proxy)) throw new UsageError(`--root-proxy '${proxy}': expected http://HOST:PORT or DIRECT, '|' within a group, ';' between groups`);
     const result = await buildAppliance({
       formats: (formats.length ? [...new Set(formats)] : ["initrd"]) as typeof FORMATS[number][],
       out: args.out ?? "appliance",
       kernel: args.kernel, modulesDir: args.modules, modules: allValues(rawArgs, ["module"]),
       extras, packages: allValues(rawArgs, ["package"]),
       cmdline: args.cmdline ?? "quiet", cvm: args.cvm ?? process.execPath, busybox: args.busybox,
-      rootRepository: root, rootFreeMiB: args["root-free"] === undefined ? 512 : positiveInteger(args["root-free"], "--root-free"),
+      rootRepository: root === undefined ? undefined : { fqrn: root, server: server!, key: key!, proxy }, rootFreeMiB: args["root-free"] === undefined ? 512 : positiveInteger(args["root-free"], "--root-free"),
       compression: args.gzip ? "gzip" : "zstd",
     });
     if (args.json) {

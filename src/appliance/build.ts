@@ -7,7 +7,7 @@ import { writeFileAtomic } from "../sys/atomic";
 import { cpioPieces } from "./cpio";
 import { roundMiB, tool, writeDisk } from "./disk";
 import { findKernel, type Kernel } from "./kernel";
-import { bootTree, findBusybox, rootTree, type Extra, type TreeParts } from "./layout";
+import { bootTree, findBusybox, rootTree, type Extra, type GeneratedFile, type TreeParts } from "./layout";
 import { DEFAULT_MODULES, resolveModules } from "./modules";
 import type { ImageTree } from "./tree";
 
@@ -25,10 +25,13 @@ export interface BuildOptions {
   cmdline: string;           // appended to the console arguments
   cvm: string;               // the binary to put in (this one)
   busybox?: string;
-  rootRepository?: string;
+  rootRepository?: RootRepository;
   rootFreeMiB: number;       // room left on the raw image's root (cache, overlay, logs)
   compression: "zstd" | "gzip";
 }
+
+/** The OS from CernVM-FS: the repository, where it is served, the master key that signs it. */
+export interface RootRepository { fqrn: string; server: string; key: string; proxy: string; }
 
 export interface Output { format: Format; path: string; bytes: number; ms: number; }
 export interface BuildResult { kernel: Kernel; modules: number; outputs: Output[]; ms: number; manifest: string; }
@@ -48,7 +51,10 @@ export async function buildAppliance(o: BuildOptions): Promise<BuildResult> {
   const busybox = findBusybox(o.busybox);
   if (!existsSync(o.cvm)) throw new CvmError(`${o.cvm}: the cvm binary to include is not there`);
   mkdirSync(o.out, { recursive: true });
-  const parts: TreeParts = { kernel, modules, busybox, cvm: o.cvm, stage: { kernelVersion: kernel.version, rootRepository: o.rootRepository }, extras: o.extras, packages: o.packages };
+  const parts: TreeParts = {
+    kernel, modules, busybox, cvm: o.cvm, extras: o.extras, packages: o.packages,
+    stage: { kernelVersion: kernel.version, rootRepository: o.rootRepository?.fqrn }, files: o.rootRepository ? rootRepositoryFiles(o.rootRepository) : [],
+  };
   const outputs: Output[] = [];
   const timed = async (format: Format, path: string, work: () => Promise<void> | void) => {
     const t = performance.now();
@@ -70,15 +76,27 @@ export async function buildAppliance(o: BuildOptions): Promise<BuildResult> {
       await timed("raw", join(o.out, "disk.raw"), () => writeRaw(join(o.out, "disk.raw"), parts, vmlinuz, cmdline, o));
     } else {
       const dir = join(o.out, "tree");
-      await timed("tree", dir, () => writeTree(dir, rootTree(parts)));
+      // a tree is what a root repository holds: it boots from its own disk no further
+      await timed("tree", dir, () => writeTree(dir, rootTree({ ...parts, stage: { kernelVersion: kernel.version }, files: [] })));
     }
   }
   const manifest = join(o.out, "appliance.json");
   writeFileAtomic(manifest, JSON.stringify({
     kernel: kernel.version, cmdline, formats: outputs.map((x) => ({ format: x.format, file: x.path.slice(o.out.length + 1), bytes: x.bytes })),
-    cpu: "x86-64 with SSE4.2 and POPCNT (qemu: -cpu max)", root_repository: o.rootRepository ?? null, built: new Date().toISOString(),
+    cpu: "x86-64 with SSE4.2 and POPCNT (qemu: -cpu max)", root_repository: o.rootRepository?.fqrn ?? null, built: new Date().toISOString(),
   }, null, 2) + "\n", 0o644);
   return { kernel, modules: modules.length, outputs, ms: Math.round(performance.now() - t0), manifest };
+}
+
+/** The client configuration of the root repository, as the stock client reads it (config.d, keys). */
+function rootRepositoryFiles(r: RootRepository): GeneratedFile[] {
+  let pem: string;
+  try { pem = readFileSync(r.key, "utf8"); } catch { throw new CvmError(`--root-key ${r.key}: cannot read it`); }
+  if (!/^-----BEGIN PUBLIC KEY-----\n[A-Za-z0-9+/=\n]+-----END PUBLIC KEY-----\n?$/.test(pem)) throw new CvmError(`--root-key ${r.key}: not a PEM public key (the repository's master key, <fqrn>.pub)`);
+  return [
+    { path: `/etc/cvmfs/keys/${r.fqrn}.pub`, content: pem },
+    { path: `/etc/cvmfs/config.d/${r.fqrn}.conf`, content: [`CVMFS_SERVER_URL=${r.server}`, `CVMFS_HTTP_PROXY=${r.proxy}`, `CVMFS_PUBLIC_KEY=/etc/cvmfs/keys/${r.fqrn}.pub`].join("\n") + "\n" },
+  ];
 }
 
 /** The tree as a newc cpio, compressed by zstd (multi-threaded) or gzip, into `out` through a temporary file. */

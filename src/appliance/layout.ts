@@ -9,6 +9,7 @@ import { ACPID_CONF, INIT, UDHCPC_SCRIPT, stageConfig, type StageConfig } from "
 import { ImageTree } from "./tree";
 
 export interface Extra { host: string; guest: string; }
+export interface GeneratedFile { path: string; content: string; }
 
 /** Where busybox is, static first: the initramfs of a disk image has no libraries. */
 export function findBusybox(given?: string): string {
@@ -68,10 +69,19 @@ function addSystem(tree: ImageTree): void {
   tree.file("/etc/profile", "export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n");
 }
 
+/** Libraries cvm opens through bun:ffi at run time, which ldd cannot see: libcrypt hashes the agent's passwords. */
+const DLOPENED = ["libcrypt.so.1"];
+const LIBRARY_DIRS = ["/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64"];
+
 /** cvm with the libraries it loads, and the names it answers to (mount -t cvmfs). */
 function addCvm(tree: ImageTree, cvm: string): void {
   tree.copy("/usr/bin/cvm", cvm, 0o755);
   addLibraries(tree, cvm);
+  for (const name of DLOPENED) {
+    const dir = LIBRARY_DIRS.find((d) => existsSync(`${d}/${name}`));
+    if (!dir) throw new CvmError(`${name}: not found in ${LIBRARY_DIRS.join(", ")} (apt-get install libcrypt1)`);
+    if (!tree.has(`${dir}/${name}`)) tree.copy(`${dir}/${name}`, realpathSync(`${dir}/${name}`), 0o755);
+  }
   tree.link("/sbin/mount.cvmfs", "/usr/bin/cvm");
 }
 
@@ -105,7 +115,7 @@ function isProgram(path: string): boolean {
 
 export interface TreeParts {
   kernel: Kernel; modules: KernelModule[]; busybox: string; cvm?: string;
-  stage: StageConfig; extras?: Extra[]; packages?: string[];
+  stage: StageConfig; extras?: Extra[]; packages?: string[]; files?: GeneratedFile[];
 }
 
 /** A whole root: the initramfs of the initrd format, the ext4 root of the raw one. */
@@ -117,6 +127,7 @@ export function rootTree(p: TreeParts): ImageTree {
   addModules(tree, p.kernel, p.modules);
   if (p.cvm) addCvm(tree, p.cvm);
   addExtras(tree, p.extras ?? [], p.packages ?? []);
+  for (const f of p.files ?? []) tree.file(f.path, f.content);
   return tree;
 }
 

@@ -6,7 +6,7 @@ import { CvmError } from "../cli/errors";
 export const DEFAULT_MODULES = [
   "virtio_pci", "virtio_blk", "virtio_net", "virtio_scsi", "virtio_console", "virtio_rng",
   "crc32c_generic", "ext4", "fuse", "overlay",
-  "isofs", "vfat", "nls_cp437", "nls_iso8859_1", "nls_utf8",
+  "isofs", "vfat", "nls_cp437", "nls_ascii", "nls_iso8859_1", "nls_utf8",
   "ata_piix", "sd_mod", "sr_mod", // OpenNebula's context CD-ROM on an emulated IDE controller
   "button", "evdev", // the ACPI power button, so a cloud's "stop" is a clean power-off
 ];

@@ -56,7 +56,7 @@ while read -r name path; do
 done < "/lib/modules/$KERNEL_VERSION/cvm.load"
 
 switch() { # $1 the new root, mounted; the kernel's file systems move with us
-  for d in dev proc sys run; do
+  for d in dev sys run proc; do # proc last: /proc/mounts is read for each
     grep -q " /$d " /proc/mounts && { mkdir -p "$1/$d"; mount --move "/$d" "$1/$d"; }
   done
   exec switch_root "$1" /init

@@ -42,6 +42,19 @@ function run(argv: string[], timeoutMs: number): { ok: boolean; stderr: string }
  * one is tried. Null when none gave a source.
  */
 export function readContextDisk(problems: Problems, note: (s: string) => void, tried: string[], o: DiskOptions = {}): SourceResult | null {
+  return withContextDisk((dir, dev) => {
+    const r = readContextDir(dir, problems);
+    return r && { ...r, name: r.name.replace(dir, dev) };
+  }, note, tried, o);
+}
+
+/**
+ * The first context disk from which `read` gets something: each candidate
+ * mounted in turn (read-only, nosuid, nodev, noexec, the type read from the
+ * disk) on a private directory, given to `read`, and unmounted. What the
+ * agent reads its source with, and the appliance its network configuration.
+ */
+export function withContextDisk<T>(read: (dir: string, dev: string) => T | null, note: (s: string) => void, tried: string[], o: DiskOptions = {}): T | null {
   const candidates = findContextDisks(note, o);
   const mount = findTool("mount"), umount = findTool("umount");
   for (const c of candidates) {
@@ -57,10 +70,10 @@ export function readContextDisk(problems: Problems, note: (s: string) => void, t
       continue;
     }
     try {
-      const r = readContextDir(dir, problems);
+      const r = read(dir, c.dev);
       if (r) {
         note(`${what}: read`);
-        return { ...r, name: r.name.replace(dir, c.dev) };
+        return r;
       }
       fail("no context files on it");
     } catch (err) {

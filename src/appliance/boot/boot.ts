@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { version } from "../../../package.json";
 import { readFlags, type BootFlags } from "./cmdline";
 import { say, seconds } from "./console";
@@ -6,6 +6,9 @@ import { configureNetwork } from "./network";
 import { mountBasics, run, setHostname } from "./system";
 
 export interface BootOptions { stage: "root" | "system"; }
+
+/** PRETTY_NAME of /etc/os-release: which system booted (a root repository's revision may change it). */
+const osName = () => /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(existsSync("/etc/os-release") ? readFileSync("/etc/os-release", "utf8") : "")?.[1] ?? "unknown system";
 
 const uptime = () => `${readFileSync("/proc/uptime", "utf8").split(" ")[0]} s`;
 
@@ -34,7 +37,7 @@ export async function bootAppliance(o: BootOptions): Promise<number> {
     const { mountRootRepository } = await import("./root-repository");
     return (await step("root", () => mountRootRepository(flags))) ? 0 : 1;
   }
-  say(`cvm ${version} started at ${uptime()} after power-on`);
+  say(`cvm ${version} started at ${uptime()} after power-on (${osName()})`);
   await step("system", () => { mountBasics(); setHostname(); });
   if (flags.network) await step("network", configureNetwork);
   const agent = await runAgent(flags);
@@ -49,7 +52,9 @@ export async function bootAppliance(o: BootOptions): Promise<number> {
 async function runAgent(flags: BootFlags): Promise<number> {
   const t0 = performance.now();
   say("agent: started");
-  const p = Bun.spawn({ cmd: [process.execPath, "agent", "run", ...flags.agentArgs], stdin: "ignore", stdout: "inherit", stderr: "inherit" });
+  // -v: each step's line on the console as well as in the agent's log; --follow: it stays until the
+  // contextualization commands end, their output on the console, prefixed with the program's name
+  const p = Bun.spawn({ cmd: [process.execPath, "-v", "agent", "run", "--follow", ...flags.agentArgs], stdin: "ignore", stdout: "inherit", stderr: "inherit" });
   const code = await p.exited;
   say(`agent: exit ${code} (${seconds(t0)})`);
   return code;
