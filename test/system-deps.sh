@@ -22,7 +22,14 @@ declare -A PACKAGE_OF=(
   [xorriso]=xorriso
   [mke2fs]=e2fsprogs
   [losetup]=mount       # context disks attached as loop devices
-  [busybox]=busybox     # its `ip` applies the agent's network model live (test/agent-network.test.ts)
+  [busybox]=busybox-static  # static: what the appliance's initramfs holds; its `ip` applies the agent's network model live
+  [qemu-system-x86_64]=qemu-system-x86  # guests booted from the appliance (test/appliance.test.ts)
+  [zstd]=zstd           # the appliance's initramfs compression
+  [mcopy]=mtools        # its FAT boot partition, written without mounting
+  [mdir]=mtools
+  [syslinux]=syslinux   # its boot loader
+  [debugfs]=e2fsprogs   # reads its ext4 root
+  [cpio]=cpio           # lists its initramfs
   [unshare]=util-linux  # a network namespace to apply it in
 )
 PATH="$PATH:/usr/sbin:/sbin"   # where nginx and squid live, often not on a user's PATH
@@ -30,6 +37,10 @@ missing=()
 for tool in "${!PACKAGE_OF[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${PACKAGE_OF[$tool]}")
 done
+# files rather than commands: a kernel and its modules, syslinux's MBR and modules, isolinux (cvm appliance build)
+compgen -G '/boot/vmlinuz-*' >/dev/null || missing+=(linux-image-amd64)
+[ -e /usr/lib/syslinux/mbr/mbr.bin ] && [ -e /usr/lib/syslinux/modules/bios/ldlinux.c32 ] || missing+=(syslinux-common)
+[ -e /usr/lib/ISOLINUX/isolinux.bin ] || missing+=(isolinux)
 # fuse3's udev rule opens /dev/fuse to everyone (fusermount3 opens it as the user); machines without udev keep 0600.
 fuse_device_mode() { [ -c /dev/fuse ] && [ "$(id -u)" = 0 ] && chmod 0666 /dev/fuse || true; }
 [ ${#missing[@]} -eq 0 ] && { fuse_device_mode; exit 0; }

@@ -12,6 +12,7 @@ export interface GuestSpec {
   format: "initrd" | "raw" | "iso";
   memoryMiB?: number;
   cpus?: number;
+  cpu?: string;               // the CPU model [max]
   append?: string;            // kernel arguments (initrd format only: raw and iso have theirs baked in)
   disks?: { file: string; cdrom?: boolean; readonly?: boolean }[];  // context disks, scratch disks
   /** Guest addresses forwarded to host ports; with `restrict`, nothing else is reachable. */
@@ -29,7 +30,7 @@ export function accel(env = process.env): string {
 }
 
 export function guestArgv(s: GuestSpec): string[] {
-  const argv = ["qemu-system-x86_64", "-accel", accel(), "-cpu", "max", "-m", String(s.memoryMiB ?? DEFAULT_MEMORY_MIB[s.format]), "-smp", String(s.cpus ?? 1),
+  const argv = ["qemu-system-x86_64", "-accel", accel(), "-cpu", s.cpu ?? "max", "-m", String(s.memoryMiB ?? DEFAULT_MEMORY_MIB[s.format]), "-smp", String(s.cpus ?? 1),
     "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot"];
   if (s.format === "initrd") {
     argv.push("-kernel", join(dirname(s.image), "vmlinuz"), "-initrd", s.image, "-append", `console=ttyS0,115200n8 ${s.append ?? ""}`.trim());

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from "node:fs";
+import { chmodSync, copyFileSync, mkdirSync, readFileSync } from "node:fs";
 import { CvmError } from "../../cli/errors";
 import { readXattrs } from "../../sys/xattr";
 import type { BootFlags } from "./cmdline";
@@ -25,8 +25,14 @@ export async function mountRootRepository(_flags: BootFlags): Promise<void> {
   const fqrn = stageValue("ROOT_REPOSITORY");
   if (!fqrn) throw new CvmError("/etc/cvm-appliance.conf names no ROOT_REPOSITORY");
   await configureNetwork();
-  for (const d of ["ro", "upper", "work", "cache"]) mkdirSync(`${BASE}/${d}`, { recursive: true, mode: 0o755 });
-  run(["/usr/bin/cvm", "mount", fqrn, `${BASE}/ro`, "-o", `CVMFS_CACHE_BASE=${BASE}/cache`], `mount ${fqrn}`, 120_000);
+  for (const d of ["ro", "upper", "work", "cache", "bin"]) mkdirSync(`${BASE}/${d}`, { recursive: true, mode: 0o755 });
+  // The mount daemon outlives the initramfs, which switch_root empties: it runs from a copy on /run (the
+  // initramfs's own is freed then, so this costs no memory once booted), whose path stays valid for Bun
+  // to read its embedded modules from.
+  const self = `${BASE}/bin/cvm`;
+  copyFileSync(process.execPath, self);
+  chmodSync(self, 0o755);
+  run([self, "mount", fqrn, `${BASE}/ro`, "-o", `CVMFS_CACHE_BASE=${BASE}/cache`], `mount ${fqrn}`, 120_000);
   const revision = new TextDecoder().decode(readXattrs(`${BASE}/ro`).get("user.revision") ?? new Uint8Array());
   run(["mount", "-t", "overlay", "overlay", "-o", `lowerdir=${BASE}/ro,upperdir=${BASE}/upper,workdir=${BASE}/work`, "/newroot"], "the overlay on /newroot");
   say(`root: ${fqrn} revision ${revision || "?"} on / (read-only, a tmpfs overlay on top; ${seconds(t0)})`);
