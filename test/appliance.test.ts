@@ -157,7 +157,7 @@ describe.skipIf(!CAN_BOOT)("a guest booted from the appliance (qemu, TCG)", () =
       `ETH0_MAC='${MAC}'`, "ETH0_IP='10.0.2.15'", "ETH0_MASK='255.255.255.0'", "ETH0_GATEWAY='10.0.2.2'", "ETH0_DNS='10.0.2.3'",
       "SET_HOSTNAME='one-worker'", "VMID='42'", `USER_DATA='${Buffer.from(userData()).toString("base64")}'`, "USERDATA_ENCODING='base64'", "",
     ].join("\n"));
-    const g = Guest.start({ image: join(out, "initrd.img"), format: "initrd", memoryMiB: 512, append: "quiet cvm.once", disks: [{ file: ctx, cdrom: true }], restrict: true, forwards: forward() });
+    const g = Guest.start({ image: join(out, "initrd.img"), format: "initrd", memoryMiB: 512, append: "quiet cvm.once panic=-1", disks: [{ file: ctx, cdrom: true }], restrict: true, forwards: forward() });
     try {
       const console = await g.powersOff(BOOT_MS);
       expect(console).toMatch(/cvm-boot: network: the context's configuration applied \(\d+ ip commands\)/);
@@ -172,7 +172,7 @@ describe.skipIf(!CAN_BOOT)("a guest booted from the appliance (qemu, TCG)", () =
   }, BOOT_MS + 30_000);
 
   test("a CPU without SSE4.2/POPCNT: the first line from the image says what it lacks (no silent SIGILL), then power-off with cvm.once", async () => {
-    const g = Guest.start({ image: join(out, "initrd.img"), format: "initrd", cpu: "qemu64", append: "quiet cvm.once", restrict: true });
+    const g = Guest.start({ image: join(out, "initrd.img"), format: "initrd", cpu: "qemu64", append: "quiet cvm.once panic=-1", restrict: true });
     try {
       const console = await g.powersOff(BOOT_MS);
       expect(console).toMatch(/cvm-boot: failed: this CPU lacks sse4_2 popcnt, which cvm needs \(x86-64 with SSE4\.2 and POPCNT: qemu -cpu max/);
@@ -184,7 +184,7 @@ describe.skipIf(!CAN_BOOT)("a guest booted from the appliance (qemu, TCG)", () =
 
   test("a repository that does not answer: the mount step fails in one line, the boot says it failed, and with cvm.shell the console still has a shell", async () => {
     const seed = await noCloudDisk("deadrepo", { "user-data": userData(`http://${REPO_HOST}:81/cvmfs/${FQRN}`), "meta-data": "instance-id: i-dead\n" });
-    const g = Guest.start({ image: join(out, "initrd.img"), format: "initrd", append: "quiet cvm.shell", disks: [{ file: seed, readonly: true }], restrict: true, forwards: forward() });
+    const g = Guest.start({ image: join(out, "initrd.img"), format: "initrd", append: "quiet cvm.shell panic=-1", disks: [{ file: seed, readonly: true }], restrict: true, forwards: forward() });
     try {
       const console = await g.waitFor(/cvm-boot: failed at [\d.]+ s: the agent exited 1/, BOOT_MS);
       const line = console.split("\n").find((l) => l.startsWith(`step mount ${FQRN}: failed: `));
@@ -203,7 +203,7 @@ describe.skipIf(!CAN_BOOT)("a guest booted from the appliance (qemu, TCG)", () =
 
   test("a hostile context disk (a broken context.sh, a DNS value with a command in it): one line for the network, one for the agent, the guest powers off", async () => {
     const ctx = await openNebulaDisk("hostile", `ETH0_MAC='${MAC}'\nETH0_IP='10.0.2.15'\nETH0_DNS='10.0.2.3; reboot'\nUSER_DATA='x'\n;\n`);
-    const g = Guest.start({ image: join(out, "initrd.img"), format: "initrd", append: "quiet cvm.once", disks: [{ file: ctx, cdrom: true }], restrict: true });
+    const g = Guest.start({ image: join(out, "initrd.img"), format: "initrd", append: "quiet cvm.once panic=-1", disks: [{ file: ctx, cdrom: true }], restrict: true });
     try {
       const console = await g.powersOff(BOOT_MS);
       expect(console).toMatch(/cvm-boot: network: context disk \/dev\/sr0 \(iso9660, label CONTEXT\): .*context\.sh line 5: ';' with no command before it/);
@@ -227,7 +227,7 @@ describe.skipIf(!CAN_BOOT)("a guest booted from the appliance (qemu, TCG)", () =
       const built = await cvm(["appliance", "build", "-f", "initrd", "-o", image, "--root-repository", osFqrn,
         "--root-server", `http://${REPO_HOST}/cvmfs/${osFqrn}`, "--root-key", join(os.keys, `${osFqrn}.pub`)]);
       expect([built.code, built.stderr]).toEqual([0, ""]);
-      const g = Guest.start({ image: join(image, "initrd.img"), format: "initrd", memoryMiB: 1024, append: "quiet cvm.once", restrict: true,
+      const g = Guest.start({ image: join(image, "initrd.img"), format: "initrd", memoryMiB: 1024, append: "quiet cvm.once panic=-1", restrict: true,
         forwards: [{ guest: REPO_HOST, port: 80, hostPort: osServed.port }] });
       try {
         const console = await g.powersOff(BOOT_MS);

@@ -22,7 +22,7 @@ export const INIT = `#!/bin/busybox sh
 # \`cvm appliance boot\` and reaps every orphan. Kernel arguments: cvm.shell (a root shell on the console, also
 # after a failure), cvm.once (power off when the boot is over or has failed), cvm.debug (trace this script).
 /bin/busybox mkdir -p /proc /sys /dev /run /tmp /newroot
-/bin/busybox mount -t proc -o nosuid,nodev,noexec proc /proc
+[ -e /proc/mounts ] || /bin/busybox mount -t proc -o nosuid,nodev,noexec proc /proc
 /bin/busybox grep -q " /sys " /proc/mounts || /bin/busybox mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
 /bin/busybox grep -q " /dev " /proc/mounts || /bin/busybox mount -t devtmpfs -o nosuid devtmpfs /dev
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
@@ -55,9 +55,11 @@ while read -r name path; do
   out=$(insmod "/lib/modules/$KERNEL_VERSION/$path" 2>&1) || say "module $name: $out"
 done < "/lib/modules/$KERNEL_VERSION/cvm.load"
 
-switch() { # $1 the new root, mounted; the kernel's file systems move with us
-  for d in dev sys run proc; do # proc last: /proc/mounts is read for each
-    grep -q " /$d " /proc/mounts && { mkdir -p "$1/$d"; mount --move "/$d" "$1/$d"; }
+switch() { # $1 the new root, mounted; the kernel's file systems are bound into it (not moved: a root
+  # repository's mount daemon keeps the old root as its own, and its cache under this /run)
+  [ -x "$1/init" ] || stop "the new root has no executable /init"
+  for d in dev sys run proc; do
+    grep -q " /$d " /proc/mounts && { mkdir -p "$1/$d"; mount --bind "/$d" "$1/$d"; }
   done
   exec switch_root "$1" /init
 }
