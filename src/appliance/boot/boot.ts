@@ -10,6 +10,13 @@ export interface BootOptions { stage: "root" | "system"; }
 /** PRETTY_NAME of /etc/os-release: which system booted (a root repository's revision may change it). */
 const osName = () => /^PRETTY_NAME="?([^"\n]*)"?$/m.exec(existsSync("/etc/os-release") ? readFileSync("/etc/os-release", "utf8") : "")?.[1] ?? "unknown system";
 
+/** RAM in use (MemTotal less MemAvailable) of what the guest has, as free(1) counts it. */
+function memoryUse(): string {
+  const info = readFileSync("/proc/meminfo", "utf8");
+  const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+) kB`, "m").exec(info)?.[1] ?? 0);
+  return `RAM used ${Math.round((kb("MemTotal") - kb("MemAvailable")) / 1024)} of ${Math.round(kb("MemTotal") / 1024)} MiB`;
+}
+
 const uptime = () => `${readFileSync("/proc/uptime", "utf8").split(" ")[0]} s`;
 
 /** One step of the boot: its line on the console with its time; a failure said, not thrown. */
@@ -41,7 +48,7 @@ export async function bootAppliance(o: BootOptions): Promise<number> {
   await step("system", () => { mountBasics(); setHostname(); });
   if (flags.network) await step("network", configureNetwork);
   const agent = await runAgent(flags);
-  say(agent === 0 ? `ready at ${uptime()}: contextualized` : `failed at ${uptime()}: the agent exited ${agent} (cvm agent status; /var/log/cvm-agent.log)`);
+  say(agent === 0 ? `ready at ${uptime()}: contextualized (${memoryUse()})` : `failed at ${uptime()}: the agent exited ${agent} (cvm agent status; /var/log/cvm-agent.log)`);
   if (flags.once) {
     say("powering off (cvm.once)");
     run(["poweroff"], "poweroff");
