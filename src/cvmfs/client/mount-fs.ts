@@ -140,6 +140,7 @@ export class RepositoryFs implements ReadOnlyFilesystem {
         this.ctx.log?.(`${next.fqrn}: revision ${old.number} → ${next.manifest.revision}`);
         this.table.switchTo(this.track(next), root);
         old.release(); // it stays open while inodes the kernel holds or open files still refer to it
+        Bun.gc(true);
         this.scheduleCheck();
         return true;
       } catch (err) {

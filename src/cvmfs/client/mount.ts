@@ -135,6 +135,14 @@ async function answer(command: string, fs: RepositoryFs, c: Configured, handle: 
     }
     case "pid":
       return `${process.pid}`;
+    case "memory": {
+      const before = process.memoryUsage();
+      const { heapStats } = await import("bun:jsc");
+      const h = heapStats();
+      if (arg === "gc") Bun.gc(true);
+      const after = process.memoryUsage();
+      return JSON.stringify({ before, after, objects: h.objectCount, types: Object.entries(h.objectTypeCounts).sort((a, b) => b[1] - a[1]).slice(0, 15) });
+    }
     case "passthrough":
       return handle.passthrough ? "on" : `off (${handle.passthroughOff})`;
     case "requests":
