@@ -61,9 +61,10 @@ const talk = async (command: string) => {
 const dropCaches = () => sh("echo 2 > /proc/sys/vm/drop_caches");
 
 /** Per open revision, as `talk cache` lists it: inodes the kernel holds, open files, pinned catalogs. */
-async function revisions(): Promise<Map<number, { current: boolean; inodes: number; files: number; catalogs: string[] }>> {
-  const out = new Map<number, { current: boolean; inodes: number; files: number; catalogs: string[] }>();
-  let last: { catalogs: string[] } | undefined;
+interface OpenRevision { current: boolean; inodes: number; files: number; catalogs: string[] }
+async function revisions(): Promise<Map<number, OpenRevision>> {
+  const out = new Map<number, OpenRevision>();
+  let last: OpenRevision | undefined;
   for (const line of (await talk("cache")).split("\n")) {
     const r = /^ {2}revision (\d+)( \(current\))?: (\d+) inodes?, (\d+) open files?$/.exec(line);
     if (r) out.set(Number(r[1]), last = { current: !!r[2], inodes: Number(r[3]), files: Number(r[4]), catalogs: [] });

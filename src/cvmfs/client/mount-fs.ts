@@ -140,6 +140,8 @@ export class RepositoryFs implements ReadOnlyFilesystem {
         this.ctx.log?.(`${next.fqrn}: revision ${old.number} → ${next.manifest.revision}`);
         this.table.switchTo(this.track(next), root);
         old.release(); // it stays open while inodes the kernel holds or open files still refer to it
+        // Once a revision: a full collection, so the garbage of closed revisions (catalog
+        // statements and buffers) is freed now rather than whenever the heap grows enough.
         Bun.gc(true);
         this.scheduleCheck();
         return true;

@@ -99,7 +99,7 @@ export async function startMount(r: MountRequest): Promise<RunningMount> {
  */
 function pinnedCatalogs(fs: RepositoryFs): string {
   const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
-  const lines = [`pinned catalogs (${fs.inodes} inodes held by the kernel):`];
+  const lines = [`pinned catalogs (${plural(fs.inodes, "inode")} held by the kernel):`];
   for (const r of fs.openRevisions()) {
     lines.push(`  revision ${r.revision}${r.current ? " (current)" : ""}: ${plural(r.inodes, "inode")}, ${plural(r.files, "open file")}`);
     for (const c of r.catalogs) lines.push(`    ${c.hash} ${c.path}`);
@@ -135,14 +135,6 @@ async function answer(command: string, fs: RepositoryFs, c: Configured, handle: 
     }
     case "pid":
       return `${process.pid}`;
-    case "memory": {
-      const before = process.memoryUsage();
-      const { heapStats } = await import("bun:jsc");
-      const h = heapStats();
-      if (arg === "gc") Bun.gc(true);
-      const after = process.memoryUsage();
-      return JSON.stringify({ before, after, objects: h.objectCount, types: Object.entries(h.objectTypeCounts).sort((a, b) => b[1] - a[1]).slice(0, 15) });
-    }
     case "passthrough":
       return handle.passthrough ? "on" : `off (${handle.passthroughOff})`;
     case "requests":
