@@ -16,8 +16,11 @@ class RecordingDevice implements Device {
   closedIds: number[] = [];
   closedFds: number[] = [];
   refuse: string | null = null;
+  /** Replies fail with this code (as when the kernel dropped an interrupted request). */
+  refuseReplies: string | null = null;
   private nextId = 1;
   send(header: Uint8Array, body?: Uint8Array) {
+    if (this.refuseReplies) throw Object.assign(new Error(`reply refused (${this.refuseReplies})`), { code: this.refuseReplies });
     const b = new Uint8Array(header.length + (body?.length ?? 0));
     b.set(header);
     if (body) b.set(body, header.length);
@@ -51,6 +54,9 @@ const cat = (...parts: Uint8Array[]) => { const o = new Uint8Array(parts.reduce(
 const name = (s: string) => new TextEncoder().encode(`${s}\0`);
 const readIn = (fh: number, offset: number, size: number) => cat(u64s(fh, offset), u32s(size, 0), u64s(0), u32s(0, 0));
 const tick = () => new Promise((r) => setTimeout(r, 0));
+async function waitUntil(check: () => boolean) {
+  for (let i = 0; i < 100 && !check(); i++) await tick();
+}
 
 const ALL_OFFERED = Init.ASYNC_READ | Init.PARALLEL_DIROPS | Init.DO_READDIRPLUS | Init.READDIRPLUS_AUTO | Init.CACHE_SYMLINKS |
   Init.MAX_PAGES | Init.INIT_EXT | Init.PASSTHROUGH | Init.WRITEBACK_CACHE | Init.POSIX_LOCKS | Init.EXPORT_SUPPORT;
@@ -261,6 +267,36 @@ describe("requests", () => {
     expect(second).toMatchObject({ nodeid: 0, namelen: 2, type: 4 });
     expect(third).toEqual({ nodeid: ino, size: 5000, ino, namelen: 3, type: 8 });
     expect(r.body.length).toBe(480);
+  });
+
+  test("lookup counting: a LOOKUP answer the kernel never got is forgotten; READDIRPLUS entries count once delivered, . and .. never", async () => {
+    const fs = new MemoryFs();
+    const a = fs.file("a", "1"), b = fs.file("b", "2"), c = fs.file("c", "3");
+    const { s, dev } = await started(fs);
+    expect((await ask(s, dev, Op.LOOKUP, 1, name("a"))).error).toBe(0);
+    expect(fs.forgotten.size).toBe(0);
+    dev.refuseReplies = "ENOENT";
+    s.handle(request(Op.LOOKUP, 1, name("b")));
+    await waitUntil(() => fs.forgotten.size > 0);
+    expect([...fs.forgotten]).toEqual([[b, 1]]);
+    dev.refuseReplies = null;
+    fs.forgotten.clear();
+    const fh = Number(new DataView((await ask(s, dev, Op.OPENDIR, 1, u32s(0, 0))).body.buffer).getBigUint64(0, true));
+    // 160 bytes a record here: the first page holds ".", ".." and "a"; the second "b" and "c".
+    expect((await ask(s, dev, Op.READDIRPLUS, 1, readIn(fh, 0, 480))).body.length).toBe(480);
+    expect([...fs.remembered]).toEqual([[a, 1]]);
+    // A page the kernel never got counts nothing.
+    dev.refuseReplies = "ENOENT";
+    s.handle(request(Op.READDIRPLUS, 1, readIn(fh, 3, 4096)));
+    await tick(); await tick();
+    expect([...fs.remembered]).toEqual([[a, 1]]);
+    dev.refuseReplies = null;
+    expect((await ask(s, dev, Op.READDIRPLUS, 1, readIn(fh, 3, 4096))).body.length).toBe(320);
+    expect([...fs.remembered]).toEqual([[a, 1], [b, 1], [c, 1]]);
+    // Plain READDIR carries no entries the kernel counts.
+    await ask(s, dev, Op.READDIR, 1, readIn(fh, 0, 4096));
+    expect(fs.calls.remember).toBe(3);
+    expect(fs.forgotten.size).toBe(0);
   });
 
   test("INTERRUPT answers a running request EINTR at once and drops its late answer", async () => {

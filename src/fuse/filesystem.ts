@@ -59,7 +59,17 @@ export interface Statfs {
 }
 
 export interface ReadOnlyFilesystem {
+  /**
+   * Lookup counting, as the kernel does it: every entry the kernel receives
+   * (a LOOKUP answer, an entry of a READDIRPLUS answer) is one more lookup of
+   * its inode; FORGET takes `nlookup` of them back, and at none the kernel
+   * no longer uses the inode. `lookup` counts its own answer (the session
+   * takes it back with `forget` when the answer could not be delivered);
+   * `remember` counts an entry of the directory opened as `dirFh`, called by
+   * the session once a READDIRPLUS answer carrying it was delivered.
+   */
   lookup(parent: number, name: string): Promise<Entry>;            // ENOENT when absent
+  remember?(dirFh: number, ino: number): void;
   forget?(ino: number, nlookup: number): void;
   getattr(ino: number): Promise<{ attr: Attr; attrTtlMs: number }>;
   readlink(ino: number): Promise<string>;

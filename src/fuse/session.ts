@@ -127,7 +127,8 @@ export class Session {
 
     const run = (work: () => Promise<Uint8Array | undefined>) => this.run(h, name, work);
     switch (h.opcode) {
-      case Op.LOOKUP: return run(() => this.lookup(h.nodeid, abi.cString(bytes)));
+      // A LOOKUP answer the kernel never got is no lookup: the filesystem's count is taken back.
+      case Op.LOOKUP: return this.run(h, name, () => this.lookup(h.nodeid, abi.cString(bytes)), (body) => this.forgetUndelivered(body));
       case Op.GETATTR: return run(async () => {
         const r = await this.fs.getattr(h.nodeid);
         return abi.encodeAttrOut(r.attr, r.attrTtlMs);
@@ -138,7 +139,15 @@ export class Session {
       case Op.RELEASE: return run(() => this.release(Number(body.getBigUint64(0, true))));
       case Op.OPENDIR: return run(() => this.opendir(h.nodeid));
       case Op.READDIR: return run(() => this.readdir(abi.decodeReadIn(body), false));
-      case Op.READDIRPLUS: return run(() => this.readdir(abi.decodeReadIn(body), true));
+      case Op.READDIRPLUS: {
+        const r = abi.decodeReadIn(body);
+        let sent: abi.PackEntry[] = [];
+        return this.run(h, name, async () => {
+          const page = await this.readdirPage(r, true);
+          sent = page.sent;
+          return page.bytes;
+        }, undefined, () => this.rememberSent(r.fh, sent));
+      }
       case Op.RELEASEDIR: return run(() => this.releasedir(Number(body.getBigUint64(0, true))));
       case Op.STATFS: return run(async () => abi.encodeStatfsOut(await this.fs.statfs()));
       case Op.GETXATTR: return run(() => this.getxattr(h.nodeid, body.getUint32(0, true), abi.cString(bytes, 8)));
@@ -172,12 +181,22 @@ export class Session {
     this.rejectInit(new Error(reason));
   }
 
-  private run(h: abi.InHeader, name: string, work: () => Promise<Uint8Array | undefined>): void {
+  /**
+   * Runs `work` and answers with its result. `undelivered` sees a result the
+   * kernel never got (interrupted meanwhile, or the reply refused);
+   * `delivered` runs right after a successful reply, in the same turn, so no
+   * FORGET the kernel sends in answer can be handled before it.
+   */
+  private run(h: abi.InHeader, name: string, work: () => Promise<Uint8Array | undefined>,
+    undelivered?: (body: Uint8Array | undefined) => void, delivered?: () => void): void {
     const state = { answered: false };
     this.inflight.set(h.unique, state);
     // async: a synchronous throw (a short request body) becomes a rejection like any other.
     (async () => work())().then(
-      (body) => this.finish(h.unique, state, 0, body),
+      (body) => {
+        if (this.finish(h.unique, state, 0, body)) delivered?.();
+        else undelivered?.(body);
+      },
       (e) => {
         if (e instanceof FuseError) return this.finish(h.unique, state, e.errno);
         this.opts.log?.(`fuse: ${name} of inode ${h.nodeid}: ${e instanceof Error ? e.message : String(e)}`);
@@ -186,20 +205,49 @@ export class Session {
     );
   }
 
-  private finish(unique: bigint, state: { answered: boolean }, error: number, body?: Uint8Array): void {
+  /** Answers once; whether this answer reached the kernel. */
+  private finish(unique: bigint, state: { answered: boolean }, error: number, body?: Uint8Array): boolean {
     this.inflight.delete(unique);
-    if (state.answered) return;   // interrupted: the kernel has its answer
+    if (state.answered) return false;   // interrupted: the kernel has its answer
     state.answered = true;
-    this.reply(unique, error, error ? undefined : body);
+    return this.deliver(unique, error, error ? undefined : body);
   }
 
   private reply(unique: bigint, error: number, body?: Uint8Array): void {
+    this.deliver(unique, error, body);
+  }
+
+  /** Writes an answer; whether the kernel took it. */
+  private deliver(unique: bigint, error: number, body?: Uint8Array): boolean {
     try {
       this.device.send(abi.encodeOutHeader(unique, error, body?.length ?? 0), body);
+      return true;
     } catch (e) {
       const code = String((e as { code?: unknown }).code ?? "");
       // ENOENT: the request was interrupted or aborted meanwhile; ENODEV: the connection is gone.
       if (code !== "ENOENT" && code !== "ENODEV") this.opts.log?.(`fuse: reply refused: ${(e as Error).message}`);
+      return false;
+    }
+  }
+
+  /** A LOOKUP answer that never reached the kernel: the lookup the filesystem counted is taken back. */
+  private forgetUndelivered(body: Uint8Array | undefined): void {
+    if (!body || body.length < 8) return;
+    const ino = Number(new DataView(body.buffer, body.byteOffset, 8).getBigUint64(0, true));
+    if (ino !== 0) this.forget(ino, 1);   // 0: a negative entry, nothing counted
+  }
+
+  /** The entries of a delivered READDIRPLUS answer: each is a lookup the kernel now holds ("." and ".." carry none). */
+  private rememberSent(handle: number, sent: abi.PackEntry[]): void {
+    const d = this.dirs.get(handle);
+    if (!d || !this.fs.remember) return;
+    for (const e of sent) {
+      if (!e.attr) continue;
+      try {
+        this.fs.remember(d.fh, e.ino);
+      } catch (err) {
+        this.opts.log?.(`fuse: counting inode ${e.ino}: ${(err as Error).message}`);
+      }
     }
   }
 
@@ -371,13 +419,20 @@ export class Session {
   }
 
   private async readdir(r: abi.ReadIn, plus: boolean): Promise<Uint8Array> {
+    return (await this.readdirPage(r, plus)).bytes;
+  }
+
+  /** One page of the listing from `r.offset`, and the entries it carries. */
+  private async readdirPage(r: abi.ReadIn, plus: boolean): Promise<{ bytes: Uint8Array; sent: abi.PackEntry[] }> {
     const d = this.dirs.get(r.fh);
     if (!d) throw new FuseError(Errno.EBADF);
     // The listing is read once per open and kept until RELEASEDIR; offsets index into it.
     d.entries ??= this.fs.readdir(d.ino, d.fh).then((list) => listing(d.ino, list));
     const entries = await d.entries;
-    if (r.offset >= entries.length) return new Uint8Array(0);
-    return abi.packDirents(entries.slice(r.offset, r.offset + 4096), r.size, plus).bytes;
+    if (r.offset >= entries.length) return { bytes: new Uint8Array(0), sent: [] };
+    const page = entries.slice(r.offset, r.offset + 4096);
+    const { bytes, count } = abi.packDirents(page, r.size, plus);
+    return { bytes, sent: page.slice(0, count) };
   }
 
   private async releasedir(handle: number): Promise<undefined> {

@@ -110,6 +110,14 @@ export class MemoryFs implements ReadOnlyFilesystem {
     return { attr: { ...this.node(ino).attr }, entryTtlMs: this.ttlMs, attrTtlMs: this.ttlMs };
   }
 
+  /** READDIRPLUS entries the session said the kernel received, per inode. */
+  readonly remembered = new Map<number, number>();
+
+  remember(_dirFh: number, ino: number): void {
+    this.count("remember");
+    this.remembered.set(ino, (this.remembered.get(ino) ?? 0) + 1);
+  }
+
   forget(ino: number, nlookup: number): void {
     this.count("forget");
     this.forgotten.set(ino, (this.forgotten.get(ino) ?? 0) + nlookup);

@@ -6,7 +6,7 @@ import type { Dirent } from "../format/dirent";
 import { RepositoryError } from "../errors";
 import type { Piece, Repository } from "./repository";
 import { expandSymlink } from "../format/symlink";
-import { InodeTable, type Node } from "./inodes";
+import { InodeTable, Revision, type Node } from "./inodes";
 import { readFull } from "../../sys/read-full";
 
 /** The cache key of a chunked file's assembled copy: a hash of its chunk list, which no stored object can have. */
@@ -41,8 +41,9 @@ export interface MountContext {
   passthrough?: boolean;                    // offer cached files to the kernel for passthrough
 }
 
-/** A file open at a revision: it reads that revision's content even after a newer one is mounted. */
+/** A file open at a revision: it reads that revision's content even after a newer one is mounted (and holds it open). */
 interface OpenFile {
+  revision: Revision;
   repo: Repository;
   dirent: Dirent;
   pieces: Piece[];
@@ -51,18 +52,23 @@ interface OpenFile {
   memory: Map<number, Uint8Array>;   // pieces that could not be cached, the last two kept
 }
 
+/** A directory listing being read: its revision (held until RELEASEDIR) and its entries by inode, for READDIRPLUS counting. */
+interface Listing { revision?: Revision; entries: Map<number, Dirent>; }
+
 /**
  * A mounted repository as a read-only filesystem: inode numbers per revision
- * (hardlinks shared), content from the verified cache (read with pread, or
- * handed to the kernel for passthrough), a new revision picked up after the
- * catalog TTL without a remount, files already open keeping the content they
- * opened, and the stock client's magic extended attributes.
+ * (hardlinks shared) counted as the kernel holds them, content from the
+ * verified cache (read with pread, or handed to the kernel for passthrough),
+ * a new revision picked up after the catalog TTL without a remount, files
+ * already open keeping the content they opened, older revisions closed once
+ * nothing refers to them, and the stock client's magic extended attributes.
  */
 export class RepositoryFs implements ReadOnlyFilesystem {
-  private repo: Repository;
-  private table: InodeTable;
-  private readonly tables: InodeTable[] = [];   // older revisions' inodes, for what the kernel still holds
+  private readonly table: InodeTable;
+  /** Revisions still open: the current one and older ones the kernel or open files still use. */
+  private readonly revisions = new Set<Revision>();
   private readonly files = new Map<number, OpenFile>();
+  private readonly dirs = new Map<number, Listing>();
   /** Per inode (one path in one revision: it never changes), its pieces as the first open found them. */
   private readonly layouts = new WeakMap<Node, { pieces: Piece[]; assembled?: ContentHash }>();
   private nextFh = 1;
@@ -70,10 +76,22 @@ export class RepositoryFs implements ReadOnlyFilesystem {
   private checking?: Promise<boolean>;
 
   private constructor(repo: Repository, private readonly ctx: MountContext, root: Dirent) {
-    this.repo = repo;
-    this.table = new InodeTable(1, 2, root);
+    this.table = new InodeTable(this.track(repo), root);
     this.scheduleCheck();
   }
+
+  /** A revision, listed while it is open. */
+  private track(repo: Repository): Revision {
+    const r = new Revision(repo, (closed) => {
+      this.revisions.delete(closed);
+      this.ctx.log?.(`${repo.fqrn}: revision ${closed.number} closed: nothing refers to it any more`);
+    });
+    this.revisions.add(r);
+    return r;
+  }
+
+  /** The current revision's repository. */
+  private get repo(): Repository { return this.table.current.repo; }
 
   static async create(repo: Repository, ctx: MountContext): Promise<RepositoryFs> {
     return new RepositoryFs(repo, ctx, await repo.stat(""));
@@ -111,11 +129,20 @@ export class RepositoryFs implements ReadOnlyFilesystem {
           this.scheduleCheck();
           return false;
         }
-        const root = await next.stat("");
-        this.tables.push(this.table);
-        this.table = new InodeTable(this.table.generation + 1, this.table.last + 1, root);
-        this.ctx.log?.(`${next.fqrn}: revision ${this.repo.manifest.revision} → ${next.manifest.revision}`);
-        this.repo = next; // the old revision stays open for files still reading it
+        let root: Dirent;
+        try {
+          root = await next.stat("");
+        } catch (err) {
+          next.release();
+          throw err;
+        }
+        const old = this.table.current;
+        this.ctx.log?.(`${next.fqrn}: revision ${old.number} → ${next.manifest.revision}`);
+        this.table.switchTo(this.track(next), root);
+        old.release(); // it stays open while inodes the kernel holds or open files still refer to it
+        // Once a revision: a full collection, so the garbage of closed revisions (catalog
+        // statements and buffers) is freed now rather than whenever the heap grows enough.
+        Bun.gc(true);
         this.scheduleCheck();
         return true;
       } catch (err) {
@@ -130,9 +157,44 @@ export class RepositoryFs implements ReadOnlyFilesystem {
   }
 
   private node(ino: number): Node {
-    const n = this.table.get(ino) ?? this.tables.findLast((t) => t.get(ino))?.get(ino);
+    const n = this.table.get(ino);
     if (!n) throw new FuseError(ENOENT);
     return n;
+  }
+
+  /**
+   * Runs `f` in the current revision, held meanwhile; when a newer revision
+   * became current during it, once more in that one, so inode numbers are
+   * only ever handed out in the current revision.
+   */
+  private async inCurrent<T>(f: (r: Revision) => Promise<T>): Promise<{ result: T; revision: Revision }> {
+    for (;;) {
+      const revision = this.table.current;
+      const result = await revision.within(() => f(revision));
+      if (revision === this.table.current) return { result, revision };
+    }
+  }
+
+  /** Every revision still open, for the talk socket: its number, whether current, inodes the kernel holds, open files, catalogs. */
+  openRevisions(): { revision: number; current: boolean; inodes: number; files: number; catalogs: { path: string; hash: string }[] }[] {
+    const held = this.table.held();
+    const files = new Map<Revision, number>();
+    for (const f of this.files.values()) files.set(f.revision, (files.get(f.revision) ?? 0) + 1);
+    return [...this.revisions].sort((a, b) => a.number - b.number).map((r) => ({
+      revision: r.number, current: r === this.table.current, inodes: (held.get(r.number) ?? 0) + (r === this.table.current ? 1 : 0),
+      files: files.get(r) ?? 0, catalogs: r.repo.openCatalogs.map((a) => ({ path: a.mountpoint || "/", hash: toHex(a.hash) })),
+    }));
+  }
+
+  /** Inodes the kernel holds (the root included). */
+  get inodes(): number { return this.table.size; }
+
+  /** Closes every revision (the mount has ended). */
+  close(): void {
+    for (const f of this.files.values()) for (const fd of f.fds.values()) closeSync(fd);
+    this.files.clear();
+    for (const r of [...this.revisions]) r.repo.release();
+    this.revisions.clear();
   }
 
   private attrOf(ino: number, d: Dirent): Attr {
@@ -159,18 +221,17 @@ export class RepositoryFs implements ReadOnlyFilesystem {
     const p = this.node(parent);
     if (p.dirent.kind !== "dir") throw new FuseError(ENOTDIR);
     const path = `${p.path}/${name}`;
-    // Inodes of an older revision still resolve their children in it; new lookups go to the current one.
-    const table = this.table.get(parent) ? this.table : this.tables.findLast((t) => t.get(parent))!;
-    const repo = this.repo;
-    const d = await this.guard(path, async () => {
+    // Every lookup goes to the current revision (under a directory of an older one too): new lookups see the new tree.
+    const { result: d, revision } = await this.inCurrent((r) => this.guard(path, async () => {
       try {
-        return await repo.stat(path);
+        return await r.repo.stat(path);
       } catch (err) {
         if (err instanceof RepositoryError && /no such file or directory/.test(err.message)) throw new FuseError(ENOENT);
         throw err;
       }
-    });
-    const ino = table.inodeFor(d);
+    }));
+    const ino = this.table.number(d);
+    this.table.count(ino, d, revision); // the session takes it back if the kernel never gets this answer
     return { attr: this.attrOf(ino, d), entryTtlMs: this.ctx.kernelCacheMs, attrTtlMs: this.ctx.kernelCacheMs };
   }
 
@@ -186,20 +247,32 @@ export class RepositoryFs implements ReadOnlyFilesystem {
     return expandSymlink(d.symlink ?? "", this.ctx.env);
   }
 
+  forget(ino: number, nlookup: number): void {
+    this.table.forget(ino, nlookup);
+  }
+
   async open(ino: number): Promise<OpenResult> {
     const n = this.node(ino);
     const d = n.dirent;
     if (d.kind === "dir") throw new FuseError(EISDIR);
     if (d.kind !== "file") throw new FuseError(EINVAL);
-    const repo = this.repo;
+    // The inode's own revision: its content, even when a newer one is current. The open file holds it until RELEASE.
+    const revision = n.revision;
+    const repo = revision.repo;
+    revision.hold();
     let layout = this.layouts.get(n);
     if (!layout) {
-      const pieces = await this.guard(n.path, () => repo.pieces(d));
-      layout = { pieces, assembled: d.chunked ? assembledKey(pieces) : undefined };
+      try {
+        const pieces = await this.guard(n.path, () => repo.pieces(d));
+        layout = { pieces, assembled: d.chunked ? assembledKey(pieces) : undefined };
+      } catch (err) {
+        revision.release();
+        throw err;
+      }
       this.layouts.set(n, layout);
     }
     const { pieces, assembled } = layout;
-    const file: OpenFile = { repo, dirent: d, pieces, assembled, fds: new Map(), memory: new Map() };
+    const file: OpenFile = { revision, repo, dirent: d, pieces, assembled, fds: new Map(), memory: new Map() };
     const fh = this.nextFh++;
     this.files.set(fh, file);
     // A whole (unchunked) file is fetched at open, as the stock client does; once cached it can be passed through.
@@ -271,24 +344,43 @@ export class RepositoryFs implements ReadOnlyFilesystem {
         void cache.assemble(file.assembled, parts, file.dirent.size).catch((err) => this.ctx.log?.(`${file.dirent.path}: not assembled: ${(err as Error).message}`));
     }
     for (const fd of file.fds.values()) closeSync(fd);
+    file.fds.clear();
+    file.revision.release();
   }
 
   async opendir(ino: number): Promise<{ fh?: number }> {
     if (this.node(ino).dirent.kind !== "dir") throw new FuseError(ENOTDIR);
-    return {};
+    const fh = this.nextFh++;
+    this.dirs.set(fh, { entries: new Map() });
+    return { fh };
   }
 
-  async readdir(ino: number): Promise<DirEntry[]> {
+  /** The directory's entries in the current revision (an older revision's directory too, by its path). */
+  async readdir(ino: number, fh: number): Promise<DirEntry[]> {
     const n = this.node(ino);
-    const table = this.table.get(ino) ? this.table : this.tables.findLast((t) => t.get(ino))!;
-    const children = await this.guard(n.path || "/", () => this.repo.list(n.path));
+    const listing = this.dirs.get(fh);
+    if (!listing) throw new FuseError(EINVAL);
+    const { result: children, revision } = await this.inCurrent((r) => this.guard(n.path || "/", () => r.repo.list(n.path)));
+    // Held until RELEASEDIR: READDIRPLUS entries are counted (remember) while the listing is read.
+    if (!listing.revision) { revision.hold(); listing.revision = revision; }
     return children.map((d) => {
-      const child = table.inodeFor(d);
+      const child = this.table.number(d);
+      if (listing.revision === revision) listing.entries.set(child, d);
       return { name: d.name, attr: this.attrOf(child, d), entryTtlMs: this.ctx.kernelCacheMs, attrTtlMs: this.ctx.kernelCacheMs };
     });
   }
 
-  async releasedir(): Promise<void> {}
+  remember(dirFh: number, ino: number): void {
+    const listing = this.dirs.get(dirFh);
+    const d = listing?.entries.get(ino);
+    if (listing?.revision && d) this.table.count(ino, d, listing.revision);
+  }
+
+  async releasedir(_ino: number, fh: number): Promise<void> {
+    const listing = this.dirs.get(fh);
+    this.dirs.delete(fh);
+    listing?.revision?.release();
+  }
 
   async statfs(): Promise<Statfs> {
     const u = this.repo.cache?.usage();
@@ -327,7 +419,7 @@ export class RepositoryFs implements ReadOnlyFilesystem {
     if (published) return published;
     const get = this.magic(n)[name];
     let value = get?.();
-    if (name === "user.chunks" && value === "chunked") value = String((await this.repo.chunks(n.dirent)).length);
+    if (name === "user.chunks" && value === "chunked") value = String((await n.revision.within(() => n.revision.repo.chunks(n.dirent))).length);
     if (name === "user.timeout") throw new FuseError(ENODATA);
     if (value === undefined) throw new FuseError(ENODATA);
     return new TextEncoder().encode(value);

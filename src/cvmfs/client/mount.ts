@@ -74,7 +74,8 @@ export async function startMount(r: MountRequest): Promise<RunningMount> {
       log: (line) => log.warn(line), verbose: (line) => log.debug(line),
     });
   } catch (err) {
-    repo.close();
+    fs.close();
+    configured.cache.close();
     throw err;
   }
   const socket = socketPath(mountpoint);
@@ -85,10 +86,25 @@ export async function startMount(r: MountRequest): Promise<RunningMount> {
     talkServer.stop();
     await handle.stop();
     removeRecord(mountpoint);
-    repo.close();
+    fs.close();
+    configured.cache.close();
   })());
   void handle.closed.then(() => stop(), () => stop());
   return { handle, fs, configured, stop };
+}
+
+/**
+ * The catalogs the mount keeps pinned in the cache, by revision: the current
+ * one, and older ones while inodes the kernel holds or open files refer to them.
+ */
+function pinnedCatalogs(fs: RepositoryFs): string {
+  const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`;
+  const lines = [`pinned catalogs (${plural(fs.inodes, "inode")} held by the kernel):`];
+  for (const r of fs.openRevisions()) {
+    lines.push(`  revision ${r.revision}${r.current ? " (current)" : ""}: ${plural(r.inodes, "inode")}, ${plural(r.files, "open file")}`);
+    for (const c of r.catalogs) lines.push(`    ${c.hash} ${c.path}`);
+  }
+  return lines.join("\n");
 }
 
 /** The talk commands (like cvmfs_talk's). */
@@ -110,7 +126,7 @@ async function answer(command: string, fs: RepositoryFs, c: Configured, handle: 
       return `active: ${c.fetcher.currentProxy}`;
     case "cache": {
       const u = c.cache.usage();
-      return `${u.dir}\nused ${mb(u.bytes)} in ${u.entries} objects (${u.catalogs} catalogs), ${u.pinned} pinned\nquota ${u.limitBytes === null ? "unlimited" : mb(u.limitBytes)}`;
+      return `${u.dir}\nused ${mb(u.bytes)} in ${u.entries} objects (${u.catalogs} catalogs), ${u.pinned} pinned\nquota ${u.limitBytes === null ? "unlimited" : mb(u.limitBytes)}\n${pinnedCatalogs(fs)}`;
     }
     case "cleanup": {
       if (!/^\d+$/.test(arg)) throw new Error("cleanup needs a size in MB: cleanup <MB>");

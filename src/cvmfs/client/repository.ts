@@ -93,11 +93,20 @@ export class Repository {
   }
 
   close(): void {
+    this.release();
+    if (this.ownsCache) this.cache?.close();
+  }
+
+  /** Closes this revision's catalogs and releases their cache pins; the cache stays open (a mount closes it last). */
+  release(): void {
     for (const a of this.attached.values()) { a.reader.close(); this.cache?.unpin(a.hash); }
     this.attached.clear();
-    if (this.ownsCache) this.cache?.close();
     if (this.work) rmSync(this.work, { recursive: true, force: true });
+    this.work = undefined;
   }
+
+  /** The catalogs open so far (each pinned in the cache while open). */
+  get openCatalogs(): Attached[] { return [...this.attached.values()]; }
 
   /**
    * Downloads, verifies and opens a catalog, once per mountpoint for the life
