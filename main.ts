@@ -1,9 +1,16 @@
-import { defineCommand } from "citty";
-import { runCli, type CvmCommand } from "./src/cli/run";
+import type { CvmCommand } from "./src/cli/run";
 import { version } from "./package.json";
 
+// `cvm --version` alone is answered before anything else loads (citty, the
+// logger, the command tree): start-up is all of its run. console.log, not
+// process.stdout, whose first use loads Node's stream machinery.
+if (process.argv.length === 3 && process.argv[2] === "--version" && !process.argv0.endsWith("mount.cvmfs")) {
+  console.log(version);
+  process.exit(0);
+}
+
 // Subcommands load lazily: `cvm --version` and `cvm <cmd> --help` stay fast.
-const main: CvmCommand = defineCommand({
+const main: CvmCommand = {
   meta: { name: "cvm", version, description: "The CernVM toolchain in one binary: grid proxies, CernVM-FS publishing and reading (servers, proxies, cache), cloud fleets, the boot agent" },
   args: {
     verbose: { type: "boolean", alias: "v", description: "Say more about what is being done (any command)" },
@@ -27,7 +34,7 @@ const main: CvmCommand = defineCommand({
     umount: () => import("./commands/umount").then((m) => m.default),
     demo: () => import("./commands/demo").then((m) => m.default),
   },
-});
+};
 
 // As /sbin/mount.cvmfs (mount -t cvmfs, fstab, autofs) the arguments are mount(8)'s.
 let argv = process.argv.slice(2);
@@ -37,4 +44,5 @@ if (process.argv0.endsWith("mount.cvmfs")) {
   if (helper === "fake") process.exit(0);
   if (helper) argv = helper;
 }
+const { runCli } = await import("./src/cli/run");
 process.exitCode = await runCli(main, argv, version);
