@@ -33,8 +33,13 @@ const main: CvmCommand = {
     mount: () => import("./commands/mount").then((m) => m.default),
     umount: () => import("./commands/umount").then((m) => m.default),
     demo: () => import("./commands/demo").then((m) => m.default),
+    appliance: () => import("./commands/appliance/index").then((m) => m.default),
   },
 };
+
+// `cvm agent` runs user_data programs through this binary: with CVM_AGENT_EXEC_AS set it enters the root,
+// becomes the user and execs the program (src/agent/exec-as.ts). Internal: no command, no help, no options.
+if (process.env.CVM_AGENT_EXEC_AS !== undefined) (await import("./src/agent/exec-as")).execAsChild(process.env.CVM_AGENT_EXEC_AS);
 
 // As /sbin/mount.cvmfs (mount -t cvmfs, fstab, autofs) the arguments are mount(8)'s.
 let argv = process.argv.slice(2);

@@ -4,7 +4,7 @@ const ACTIONS = ["run", "validate", "status", "install"] as const;
 
 /** Which options each action takes (the rest are usage errors there). */
 const OPTIONS_OF: Record<(typeof ACTIONS)[number], string[]> = {
-  run: ["root", "user-data", "base64", "context", "metadata-url", "metadata-timeout", "instance-id", "dry-run", "force", "command-wait", "script-timeout"],
+  run: ["root", "user-data", "base64", "context", "metadata-url", "metadata-timeout", "instance-id", "dry-run", "force", "command-wait", "script-timeout", "follow"],
   validate: ["root", "base64", "json"],
   status: ["root", "json"],
   install: ["root", "exec"],
@@ -25,6 +25,7 @@ export default defineCommand({
     "dry-run": { type: "boolean", description: "Print the plan (files with diffs, users, services, commands); change nothing" },
     force: { type: "boolean", description: "Run again for an instance that ran already" },
     "command-wait": { type: "string", description: "Seconds to wait for contextualization commands before leaving them running [2]", valueHint: "s" },
+    follow: { type: "boolean", description: "Stay until the contextualization commands end, echoing their output on stderr as [program] LINE, and say how each ended" },
     "script-timeout": { type: "string", description: "Seconds a user_data script may run [600]", valueHint: "s" },
     json: { type: "boolean", description: "status, validate: JSON output" },
     exec: { type: "string", description: "install: the cvm binary the unit runs [this one]", valueHint: "path" },
@@ -52,6 +53,7 @@ export default defineCommand({
         metadataTimeoutMs: seconds("metadata-timeout", args["metadata-timeout"], 1, 60),
         commandWaitMs: seconds("command-wait", args["command-wait"], 2, 3600),
         scriptTimeoutMs: seconds("script-timeout", args["script-timeout"], 600, 86400),
+        follow: !!args.follow,
       });
       if (code) throw new SilentExit(code);
       return;

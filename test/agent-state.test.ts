@@ -54,7 +54,7 @@ describe.skipIf(!isRoot)("a run, its status and its log", () => {
     const lines = s.stdout.split("\n");
     expect(lines.slice(0, 3)).toEqual(["status: done (with warnings)", "instance: i-state (--instance-id)", `source: --user-data ${ud}`]);
     const steps = lines.slice(lines.indexOf("steps:") + 1, lines.indexOf("commands:")).map((l) => l.trim().split(/\s+/).slice(0, 2));
-    expect(steps).toEqual([["scripts-before", "skipped"], ["hostname", "skipped"], ["rootsshkeys", "skipped"], ["cvmfs", "ok"], ["users", "ok"], ["x509", "skipped"],
+    expect(steps).toEqual([["scripts-before", "skipped"], ["network", "skipped"], ["hostname", "skipped"], ["rootsshkeys", "skipped"], ["cvmfs", "ok"], ["mounts", "skipped"], ["users", "ok"], ["x509", "skipped"],
       ["environment", "ok"], ["site", "ok"], ["services", "ok"], ["commands", "ok"], ["scripts-after", "skipped"]]);
     expect(s.stdout).toContain("commands:\n  /opt/cms/setup.sh as cms: exit 0\n");
     const json = JSON.parse((await cvm(["agent", "status", "--root", root, "--json"])).stdout);

@@ -18,6 +18,12 @@ declare -A PACKAGE_OF=(
   [fusermount3]=fuse3   # non-root FUSE mounts (test/fuse-lifecycle.test.ts)
   [getfattr]=attr       # xattrs on a FUSE mount
   [setpriv]=util-linux  # runs a FUSE daemon as a normal user
+  [mkfs.vfat]=dosfstools  # context disk images whose labels the agent reads (test/agent-disks.test.ts)
+  [xorriso]=xorriso
+  [mke2fs]=e2fsprogs
+  [losetup]=mount       # context disks attached as loop devices
+  [busybox]=busybox     # its `ip` applies the agent's network model live (test/agent-network.test.ts)
+  [unshare]=util-linux  # a network namespace to apply it in
 )
 PATH="$PATH:/usr/sbin:/sbin"   # where nginx and squid live, often not on a user's PATH
 missing=()

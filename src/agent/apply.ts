@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, lchownSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, fstatSync, lchownSync, lstatSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { CvmError } from "../cli/errors";
@@ -6,12 +6,22 @@ import { writeProxyFile } from "../proxy/file";
 import type { Accounts } from "./accounts";
 import { writeAccounts } from "./accounts-write";
 import { cryptPrefix } from "./crypt";
-import { checkProgram, describeExit, start } from "./exec";
+import { EXIT_CANNOT_RUN, EXIT_NOT_FOUND, checkProgram, describeExit, start } from "./exec";
+import type { OutputFollower } from "./follow";
 import type { Action, Step } from "./plan";
+import { AgentLog } from "./state";
 import type { RootFs } from "./root";
 import { systemdRunning } from "./systemd";
+import { cvmSelf } from "../sys/self";
 
-export interface CommandResult { user: string; path: string; exit?: number; running?: boolean; pid?: number; error?: string; }
+/** cvm mount gives up by itself well before (its servers' and proxies' timeouts); this is the last resort. */
+const MOUNT_TIMEOUT_MS = 180_000;
+
+/** A contextualization command as it went; `retry`: its program was missing or not executable, so the run is not recorded as done. */
+export interface CommandResult { user: string; path: string; log?: string; exit?: number; running?: boolean; pid?: number; error?: string; retry?: boolean; }
+
+/** A command the agent started, while it may still be running. */
+export interface Running { proc: Subprocess; result: CommandResult; prefix: string; output: string; }
 
 export interface ApplyEnv {
   root: RootFs;
@@ -19,49 +29,79 @@ export interface ApplyEnv {
   outputFd: () => number;      // the output log, opened on first use
   commandWaitMs: number;       // how long the commands step waits for its commands to end
   commands: CommandResult[];   // filled by the commands step
+  running: Running[];          // the commands started, for --follow
+  follower: OutputFollower;    // echoes the commands' output to stderr, prefixed
+  follow: boolean;             // --follow: each command's end said on stderr too
 }
+
+/** Each contextualization command's output file (the agent follows it; the command never writes to a pipe of the agent's). */
+export const COMMAND_LOG_DIR = "/var/log/cvm-agent-output";
 
 /** Applies one step's actions in order; the first failure ends the step (thrown as CvmError). */
 export async function applyStep(step: Step, env: ApplyEnv): Promise<void> {
-  const running: { proc: Subprocess; result: CommandResult }[] = [];
+  const running: Running[] = [];
   for (const a of step.actions) {
     if (a.kind === "command") {
       const result: CommandResult = { user: a.user, path: a.path };
       env.commands.push(result);
       const problem = checkProgram(env.root, a.path, a);
-      if (problem) { result.error = problem; continue; }
+      if (problem) { result.error = problem.message; result.retry = problem.retry; continue; }
+      const name = a.path.slice(a.path.lastIndexOf("/") + 1);
+      result.log = `${COMMAND_LOG_DIR}/${String(env.commands.length).padStart(2, "0")}-${name}.log`;
+      const prefix = `[${name}]`;
+      const log = new AgentLog(env.root, result.log);
       try {
-        const proc = start(env.root, a, env.outputFd(), true);
+        const offset = fstatSync(log.descriptor).size;
+        const { proc, failure } = start(env.root, a, log.descriptor, true);
+        const output = env.root.resolve(result.log, "keep");
+        env.follower.add(output, prefix, offset);
+        // settles once the program runs, or with the line saying what failed before it could
+        const why = await failure;
+        if (why) {
+          const code = await proc.exited;
+          result.error = why;
+          result.retry = code === EXIT_NOT_FOUND || code === EXIT_CANNOT_RUN;
+          continue;
+        }
         result.pid = proc.pid;
-        running.push({ proc, result });
+        running.push({ proc, result, prefix, output });
       } catch (err) {
         result.error = (err as Error).message;
+      } finally {
+        log.close(); // the child has its own descriptor
       }
       continue;
     }
     applyAction(a, env);
   }
-  if (step.name === "commands") await waitForCommands(running, env.commandWaitMs);
+  if (step.name === "commands") {
+    await waitForCommands(running, env.commandWaitMs, env.follower, env.follow);
+    env.running.push(...running);
+  }
   const failed = env.commands.filter((c) => c.error || (c.exit !== undefined && c.exit !== 0));
   if (failed.length) throw new CvmError(failed.map((c) => `${c.path} (as ${c.user}): ${c.error ?? `exit ${c.exit}`}`).join("; "));
 }
 
 /** Waits up to `ms` for the commands; those still running then are left running (the pilot runs for hours). */
-async function waitForCommands(running: { proc: Subprocess; result: CommandResult }[], ms: number): Promise<void> {
+async function waitForCommands(running: Running[], ms: number, follower: OutputFollower, announce: boolean): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const deadline = new Promise<void>((r) => { timer = setTimeout(r, ms); });
   await Promise.race([Promise.all(running.map((r) => r.proc.exited)), deadline]);
   clearTimeout(timer);
-  for (const { proc, result } of running) {
-    if (proc.exitCode !== null || proc.signalCode) {
-      const code = proc.exitCode ?? -1;
-      result.exit = code;
-      if (code !== 0) result.error = code === 127 || code === 126 || code === 125 || proc.signalCode ? describeExit(proc.exitCode, proc.signalCode) : undefined;
-    } else {
-      result.running = true;
-      proc.unref();
-    }
+  follower.poll();
+  for (const r of running) {
+    if (r.proc.exitCode !== null || r.proc.signalCode) ended(r, follower, announce);
+    else r.result.running = true;
   }
+}
+
+/** A command's end, in its result and (`announce`: --follow) on stderr under its prefix. */
+export function ended({ proc, result, prefix, output }: Running, follower: OutputFollower, announce: boolean): void {
+  follower.finish(output);
+  result.exit = proc.exitCode ?? -1;
+  delete result.running;
+  if (proc.signalCode) result.error = describeExit(proc.exitCode, proc.signalCode);
+  if (announce) follower.say(prefix, `${result.path} (as ${result.user}) ended: ${describeExit(proc.exitCode, proc.signalCode)}`);
 }
 
 function applyAction(a: Exclude<Action, { kind: "command" }>, env: ApplyEnv): void {
@@ -94,6 +134,9 @@ function applyAction(a: Exclude<Action, { kind: "command" }>, env: ApplyEnv): vo
     case "service":
       enableNow(a.unit);
       return;
+    case "mount":
+      mountRepository(root, a.fqrn, a.path);
+      return;
     case "note":
       return;
   }
@@ -118,6 +161,19 @@ function makeHome(root: RootFs, guest: string, uid: number, gid: number): void {
   if (skel) copy(skel, home, 0);
   chmodSync(home, 0o700);
   lchownSync(home, uid, gid);
+}
+
+/**
+ * `cvm mount FQRN /cvmfs/FQRN` with this binary and the configuration the
+ * agent wrote; it returns once the mount answers, or fails with one line.
+ */
+function mountRepository(root: RootFs, fqrn: string, path: string): void {
+  root.mkdirs(path, 0o755);
+  const argv = [...cvmSelf(), "mount", fqrn, root.resolve(path, "follow"), "--config-root", root.resolve("/etc/cvmfs", "follow")];
+  const p = Bun.spawnSync({ cmd: argv, stdin: "ignore", stdout: "ignore", stderr: "pipe", timeout: MOUNT_TIMEOUT_MS });
+  if (p.exitCode === 0) return;
+  const line = p.stderr.toString().trim().split("\n").pop()?.replace(/^cvm: /, "");
+  throw new CvmError(line || (p.signalCode ? `cvm mount: no answer within ${MOUNT_TIMEOUT_MS / 1000} s` : `cvm mount: exit ${p.exitCode}`));
 }
 
 function enableNow(unit: string): void {

@@ -29,9 +29,13 @@ export function decodeBase64(text: string, what: string): Buffer {
   return Buffer.from(s, "base64");
 }
 
-/** Bytes as text: UTF-8, and a NUL byte means binary, which user_data never is. */
+/**
+ * Bytes as latin1 text, one character per byte, so that what is cut out of it
+ * (a script) turns back into the very bytes sent; a NUL byte means binary,
+ * which user_data never is.
+ */
 export function asText(b: Uint8Array, what: string): string {
-  const text = Buffer.from(b).toString("utf8");
+  const text = Buffer.from(b).toString("latin1");
   if (text.includes("\0")) throw new CvmError(`${what}: binary data, not text user_data`);
   return text;
 }

@@ -1,6 +1,7 @@
 import { escapeName } from "../cli/output";
 import type { Accounts, NewGroup, NewUser } from "./accounts";
 import type { IniEntry, IniSection } from "./ini";
+import type { NetworkConfig } from "./network/model";
 import type { Problems } from "./problems";
 import type { RootFs } from "./root";
 
@@ -17,12 +18,13 @@ export type Action =
   | { kind: "home"; path: string; uid: number; gid: number; user: string }
   | { kind: "hostname"; name: string }
   | { kind: "service"; unit: string; found: string | null }
+  | { kind: "mount"; fqrn: string; path: string }
   | { kind: "command"; user: string; uid: number; gid: number; groups: number[]; path: string; args: string[]; env: Record<string, string>; home: string }
   | { kind: "note"; text: string };
 
 export interface Step { name: string; actions: Action[]; }
 
-export interface Metadata { instanceId?: string; hostname?: string; publicKeys: string[]; }
+export interface Metadata { instanceId?: string; hostname?: string; publicKeys: string[]; network?: NetworkConfig; }
 
 /** One section as a plugin reads it: the keys it takes are marked used, so the rest can be named as unknown. */
 export class SectionView {
@@ -55,6 +57,8 @@ export class PlanContext {
   readonly steps: Step[] = [];
   /** Environment for contextualization commands (the `environment` key). */
   readonly environment = new Map<string, string>();
+  /** The repositories of the user_data (fully qualified), for the mounts. */
+  readonly repositories: string[] = [];
   /** user → the guest path of the proxy the agent gives them. */
   readonly proxies = new Map<string, string>();
   private step: Step | undefined;
@@ -70,6 +74,11 @@ export class PlanContext {
   begin(name: string): void {
     this.step = { name, actions: [] };
     this.steps.push(this.step);
+  }
+
+  /** The current step under another name (a plugin whose items are each a step of their own). */
+  rename(name: string): void {
+    this.step!.name = name;
   }
 
   add(action: Action): void {

@@ -10,7 +10,7 @@ export function formatPlan(ctx: PlanContext, o: { source: string; instanceId: st
   out.push(`source: ${o.source}`, `instance: ${o.instanceId} (${o.idFrom})`, `root: ${ctx.root.root}`);
   for (const n of o.notes) out.push(`note: ${n}`);
   const scripts = (when: "before" | "after") => o.scripts.filter((s) => s.when === when).forEach((s, i) => {
-    out.push(`step scripts-${when}:`, `  run script ${i + 1} from ${s.where} line ${s.line} (${s.text.split("\n", 1)[0]}) as root, written 0700 to ${o.scriptDir}/${String(i + 1).padStart(2, "0")}-${when}`);
+    out.push(`step scripts-${when}:`, `  run script ${i + 1} from ${s.where} line ${s.line} (${escapeName(s.text.toString("utf8").split("\n", 1)[0])}) as root, written 0700 to ${o.scriptDir}/${String(i + 1).padStart(2, "0")}-${when}`);
   });
   scripts("before");
   for (const step of ctx.steps) {
@@ -41,6 +41,7 @@ function describe(a: Action): string[] {
     case "home": return [`make home ${a.path} (0700 ${a.user}, from /etc/skel)`];
     case "hostname": return [`set the host name to ${a.name}`];
     case "service": return [`systemctl enable --now --no-block ${a.unit}${a.found ? "" : " (no unit file found)"}`];
+    case "mount": return [`mount ${a.fqrn} on ${a.path} (cvm mount, the configuration above)`];
     case "command": return [`run ${a.path}${a.args.map((x) => " " + escapeName(x)).join("")} as ${a.user} (uid ${a.uid}, gid ${a.gid}, groups ${a.groups.join(",")}), directly, environment: ${Object.keys(a.env).join(" ")}`];
     case "note": return [a.text];
   }

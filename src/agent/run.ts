@@ -2,8 +2,9 @@ import { createHash } from "node:crypto";
 import { CvmError } from "../cli/errors";
 import { log } from "../cli/log";
 import { escapeName } from "../cli/output";
-import { applyStep, type ApplyEnv, type CommandResult } from "./apply";
-import { start } from "./exec";
+import { applyStep, ended, type ApplyEnv } from "./apply";
+import { describeExit, start } from "./exec";
+import { OutputFollower } from "./follow";
 import { lock } from "./lock";
 import { INSTANCE_ID } from "./names";
 import type { PlanContext } from "./plan";
@@ -12,7 +13,7 @@ import { formatProblem, Problems } from "./problems";
 import { RootFs } from "./root";
 import { findSource, type SourceOptions } from "./sources/index";
 import type { SourceResult } from "./sources/types";
-import { AgentLog, LOG_FILE, OUTPUT_LOG, STATE_DIR, instanceDir, readResult, writeStatus, type Status, type StepResult } from "./state";
+import { AgentLog, LOG_FILE, OUTPUT_LOG, STATE_DIR, forgetResult, instanceDir, readResult, writeStatus, type Status, type StepResult } from "./state";
 import { decodeUserData, type Script, type UserData } from "./userdata";
 
 export interface AgentOptions extends Omit<SourceOptions, "hostRoot"> {
@@ -22,6 +23,8 @@ export interface AgentOptions extends Omit<SourceOptions, "hostRoot"> {
   instanceId?: string;
   commandWaitMs: number;
   scriptTimeoutMs: number;
+  /** Stay until the contextualization commands end, echoing their output (prefixed) to stderr. */
+  follow?: boolean;
 }
 
 /** Everything up to the plan; shared by the run, --dry-run and `validate`. */
@@ -81,7 +84,7 @@ export async function runAgent(o: AgentOptions): Promise<number> {
     let ud: UserData, ctx: PlanContext;
     try {
       ud = decodeUserData(bytes, problems);
-      ctx = await planUserData(root, ud, { instanceId: source.instanceId, hostname: source.hostname, publicKeys: source.publicKeys }, problems);
+      ctx = await planUserData(root, ud, { instanceId: source.instanceId, hostname: source.hostname, publicKeys: source.publicKeys, network: source.network }, problems);
     } catch (err) {
       // undecodable user_data, or a path the agent refuses to follow: said in the log and status, nothing applied
       if (!o.dryRun && err instanceof CvmError) {
@@ -130,7 +133,11 @@ async function apply(root: RootFs, ctx: PlanContext, ud: UserData, a: ApplyArgs)
   if (a.source.userData) root.write(`${dir}/user-data`, a.bytes, 0o600);
   writeStatus(root, status);
   let output: AgentLog | undefined;
-  const env: ApplyEnv = { root, accounts: ctx.accounts, outputFd: () => (output ??= new AgentLog(root, OUTPUT_LOG)).descriptor, commandWaitMs: a.o.commandWaitMs, commands: status.commands };
+  const follower = new OutputFollower();
+  const env: ApplyEnv = {
+    root, accounts: ctx.accounts, outputFd: () => (output ??= new AgentLog(root, OUTPUT_LOG)).descriptor, commandWaitMs: a.o.commandWaitMs,
+    commands: status.commands, running: [], follower, follow: !!a.o.follow,
+  };
   const step = async (name: string, work: () => Promise<void> | void, empty: boolean) => {
     const t = performance.now();
     const r: StepResult = { name, status: empty ? "skipped" : "ok", ms: 0 };
@@ -158,19 +165,40 @@ async function apply(root: RootFs, ctx: PlanContext, ud: UserData, a: ApplyArgs)
   status.status = status.errors.length ? "error" : "done";
   status.finished = new Date().toISOString();
   status.duration_ms = ms(a.t0);
-  writeStatus(root, status, id);
+  // a command whose program was missing (a repository not there yet): not recorded, so the next boot runs it all again
+  const retry = status.commands.some((c) => c.retry);
+  if (retry) status.retry = true;
+  writeStatus(root, status, retry ? undefined : id);
+  if (retry) forgetResult(root, id);
   const failed = status.steps.filter((s) => s.status === "failed");
-  const running = status.commands.filter((c: CommandResult) => c.running);
+  const running = env.running.filter((r) => r.result.running);
   say(`instance ${id}: ${status.status} in ${status.duration_ms} ms (${status.steps.filter((s) => s.status !== "skipped").length} steps, ${failed.length} failed${running.length ? `, ${running.length} command${running.length > 1 ? "s" : ""} still running` : ""})`);
   for (const f of failed) process.stderr.write(`cvm: step ${f.name}: ${f.error}\n`);
-  return failed.length ? 1 : 0;
+  if (!a.o.follow || !running.length) {
+    follower.stop();
+    for (const r of running) r.proc.unref();
+    return failed.length ? 1 : 0;
+  }
+  // --follow: the agent stays until its commands end, and says how each ended (status.json too)
+  say(`following ${running.length} command${running.length > 1 ? "s" : ""} until ${running.length > 1 ? "they end" : "it ends"}`);
+  let late = 0;
+  await Promise.all(running.map(async (r) => {
+    await r.proc.exited;
+    ended(r, follower, true);
+    const e = r.result.error ?? (r.result.exit ? `exit ${r.result.exit}` : undefined);
+    say(`command ${r.result.path} (as ${r.result.user}) ended: ${describeExit(r.proc.exitCode, r.proc.signalCode)}`);
+    if (e) { late++; status.errors.push(`commands: ${r.result.path} (as ${r.result.user}): ${e}`); status.status = "error"; }
+    writeStatus(root, status, retry ? undefined : id);
+  }));
+  follower.stop();
+  return failed.length || late ? 1 : 0;
 }
 
 async function runScripts(root: RootFs, scripts: Script[], when: "before" | "after", dir: string, id: string, env: ApplyEnv, timeoutMs: number): Promise<void> {
   for (const [i, s] of scripts.entries()) {
     const path = `${dir}/scripts/${String(i + 1).padStart(2, "0")}-${when}`;
     root.write(path, s.text, 0o700);
-    const proc = start(root, { uid: 0, gid: 0, groups: [0], path, args: [], env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/root", LANG: "C.UTF-8", INSTANCE_ID: id } }, env.outputFd(), true);
+    const { proc, failure } = start(root, { uid: 0, gid: 0, groups: [0], path, args: [], env: { PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", HOME: "/root", LANG: "C.UTF-8", INSTANCE_ID: id } }, env.outputFd(), true);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timedOut = await Promise.race([proc.exited.then(() => false), new Promise<boolean>((r) => { timer = setTimeout(() => r(true), timeoutMs); })]);
     clearTimeout(timer);
@@ -178,6 +206,7 @@ async function runScripts(root: RootFs, scripts: Script[], when: "before" | "aft
       try { process.kill(-proc.pid, "SIGKILL"); } catch { /* ended meanwhile */ }
       throw new CvmError(`script ${i + 1} (${s.where} line ${s.line}): still running after ${timeoutMs / 1000} s; killed`);
     }
-    if (proc.exitCode !== 0) throw new CvmError(`script ${i + 1} (${s.where} line ${s.line}): ${proc.signalCode ? `killed by ${proc.signalCode}` : `exit ${proc.exitCode}`}`);
+    const why = await failure;
+    if (proc.exitCode !== 0) throw new CvmError(`script ${i + 1} (${s.where} line ${s.line}): ${why ?? (proc.signalCode ? `killed by ${proc.signalCode}` : `exit ${proc.exitCode}`)}`);
   }
 }

@@ -1,4 +1,4 @@
-import { closeSync, constants, openSync, writeSync } from "node:fs";
+import { closeSync, constants, openSync, rmSync, writeSync } from "node:fs";
 import { CvmError } from "../cli/errors";
 import type { CommandResult } from "./apply";
 import type { RootFs } from "./root";
@@ -28,6 +28,8 @@ export interface Status {
   commands: CommandResult[];
   warnings: string[];
   errors: string[];
+  /** Not recorded for the instance (a command's program was missing or not executable): the next run tries again. */
+  retry?: boolean;
 }
 
 export const instanceDir = (id: string) => `${STATE_DIR}/instances/${id}`;
@@ -56,6 +58,11 @@ export function writeStatus(root: RootFs, s: Status, id?: string): void {
     root.mkdirs(instanceDir(id), 0o700);
     root.write(`${instanceDir(id)}/result.json`, text, 0o600);
   }
+}
+
+/** The run-once marker removed (a --force run that must be tried again). */
+export function forgetResult(root: RootFs, id: string): void {
+  rmSync(root.resolve(`${instanceDir(id)}/result.json`, "keep"), { force: true });
 }
 
 /** Appends lines to a log under the root (0600, created on first use, never through a link). */

@@ -15,11 +15,14 @@ export function formatStatus(s: Status | null): string {
   }
   if (s.commands.length) {
     out.push("commands:");
-    for (const c of s.commands)
-      out.push(`  ${c.path} as ${c.user}: ${c.error ? `failed: ${c.error}` : c.running ? `still running (pid ${c.pid})` : `exit ${c.exit}`}`);
+    for (const c of s.commands) {
+      out.push(`  ${c.path} as ${c.user}: ${c.error ? `failed: ${c.error}${c.retry ? " (tried again at the next boot)" : ""}` : c.running ? `still running (pid ${c.pid})` : `exit ${c.exit}`}`);
+      if (c.log) out.push(`    output: ${c.log}`);
+    }
   }
   for (const w of s.warnings) out.push(`warning: ${w}`);
   for (const e of s.errors) out.push(`error: ${e}`);
+  if (s.retry) out.push(`not recorded as contextualized: a command's program is missing or not executable; the next boot (cvm agent) tries again`);
   return out.join("\n") + "\n";
 }
 

@@ -9,9 +9,14 @@ import type { Problems } from "./problems";
  * multipart (the parts amiconfig and cloud-init share), `#!` scripts before
  * the INI (`#!/bin/sh.before` before the plugins, plain or `.after` after,
  * each ending at a line that starts with `exit`), then the INI.
+ *
+ * The bytes are read as latin1 text (one character per byte) while the
+ * structure is found, so a script keeps every byte it was sent; only the INI
+ * is read as UTF-8.
  */
 
-export interface Script { when: "before" | "after"; text: string; where: string; line: number; }
+/** `text` is the script's bytes exactly as sent (user_data is bytes: a script need not be UTF-8). */
+export interface Script { when: "before" | "after"; text: Buffer; where: string; line: number; }
 export interface UserData { ini: IniDoc; scripts: Script[]; notes: string[]; format: string[]; }
 
 const MAX_PARTS = 64;
@@ -35,9 +40,12 @@ export function decodeUserData(bytes: Uint8Array, problems: Problems, where = "u
 const isMime = (text: string) => /^(content-type|mime-version)\s*:/i.test(text.trimStart().slice(0, 40));
 
 /** A plain amiconfig body: leading scripts, then INI. Other formats (cloud-config, include) are noted, not run. */
+const CLOUD_INIT_MARKER = /^#cloud-config|^#cloud-boothook|^#part-handler|^#upstart-job|^## template:/i;
+const firstLine = (text: string) => text.trimStart().split("\n", 1)[0].trim();
+
 function readBody(text: string, ud: UserData, problems: Problems, where: string): void {
-  const first = text.trimStart().split("\n", 1)[0].trim();
-  if (/^#cloud-config|^#cloud-boothook|^#part-handler|^#upstart-job|^## template:/i.test(first)) {
+  const first = firstLine(text);
+  if (CLOUD_INIT_MARKER.test(first)) {
     ud.notes.push(`${where}: ${first.split(/\s/)[0]} is cloud-init's; left to cloud-init`);
     return;
   }
@@ -56,7 +64,7 @@ function readBody(text: string, ud: UserData, problems: Problems, where: string)
     i = end + 1;
     addScript(lines.slice(start, end + 1), ud, problems, where, start + 1);
   }
-  if (i < lines.length) parseIni(lines.slice(i).join("\n"), ud.ini, problems, where, i + 1);
+  if (i < lines.length) parseIni(Buffer.from(lines.slice(i).join("\n"), "latin1").toString("utf8"), ud.ini, problems, where, i + 1);
 }
 
 function addScript(lines: string[], ud: UserData, problems: Problems, where: string, line: number, when?: "before" | "after"): void {
@@ -67,7 +75,7 @@ function addScript(lines: string[], ud: UserData, problems: Problems, where: str
     problems.error(where, line, `script: '${escapeName(shebang.slice(0, 60))}': the interpreter must be an absolute path`);
     return;
   }
-  const text = [shebang, ...lines.slice(1)].join("\n").replace(/\n?$/, "\n");
+  const text = Buffer.from([shebang, ...lines.slice(1)].join("\n").replace(/\n?$/, "\n"), "latin1");
   ud.scripts.push({ when: (suffix?.[1] as "before" | "after" | undefined) ?? when ?? "after", text, where, line });
 }
 
@@ -105,7 +113,7 @@ function readPart(headers: Map<string, string>, content: Buffer, ud: UserData, p
     if (depth >= MAX_DEPTH) throw new CvmError(`${where}: MIME parts nested more than ${MAX_DEPTH} deep`);
     const boundary = param(headers.get("content-type") ?? "", "boundary");
     if (!boundary) throw new CvmError(`${where}: multipart user_data without a boundary`);
-    for (const part of splitParts(content.toString("utf8"), boundary, where)) {
+    for (const part of splitParts(content.toString("latin1"), boundary, where)) {
       if (++count.parts > MAX_PARTS) throw new CvmError(`${where}: more than ${MAX_PARTS} MIME parts`);
       const p = splitHeaders(part);
       const partWhere = `${where.replace(/ part .*$/, "")} part ${count.parts}`;
@@ -122,12 +130,12 @@ function readPart(headers: Map<string, string>, content: Buffer, ud: UserData, p
     case "text/amiconfig-user-data":
     case "text/amiconfig":
       return readBody(text, ud, problems, label);
-    case "text/x-shellscript": {
-      const lines = text.replace(/^\s*\n/, "").split("\n");
-      if (!lines[0].startsWith("#!")) return problems.error(label, 1, "a shell script part must start with #!");
-      const when = /\.before$/.test(filename) ? "before" : undefined;
-      return addScript(lines, ud, problems, label, 1, when);
-    }
+    case "text/x-shellscript":
+      return shellScriptPart(text, filename, ud, problems, label);
+    case "application/gzip": case "application/x-gzip":
+      // cloud-init inflates such a part and reads what is inside by its first line
+      if (firstLine(text).startsWith("#!")) return shellScriptPart(text, filename, ud, problems, label);
+      return readBody(text, ud, problems, label);
     case "text/ucernvm":
       ud.notes.push(`${label}: for the µCernVM boot loader; ignored`);
       return;
@@ -140,6 +148,20 @@ function readPart(headers: Map<string, string>, content: Buffer, ud: UserData, p
     default:
       problems.warn(label, undefined, `MIME part of type ${escapeName(type)}: not understood; ignored`);
   }
+}
+
+/** A whole part is one script; a part that is cloud-init's (mislabelled) is left to it with a warning. */
+function shellScriptPart(text: string, filename: string, ud: UserData, problems: Problems, label: string): void {
+  const lines = text.replace(/^\s*\n/, "").split("\n");
+  const first = firstLine(text);
+  if (CLOUD_INIT_MARKER.test(first)) {
+    problems.warn(label, 1, `holds ${escapeName(first.split(/\s/)[0])}, not a script; left to cloud-init`);
+    ud.notes.push(`${label}: ${first.split(/\s/)[0]} is cloud-init's; left to cloud-init`);
+    return;
+  }
+  if (!lines[0].startsWith("#!")) return problems.error(label, 1, "a shell script part must start with #!");
+  const when = /\.before$/.test(filename) ? "before" : undefined;
+  return addScript(lines, ud, problems, label, 1, when);
 }
 
 function splitParts(body: string, boundary: string, where: string): string[] {
@@ -166,6 +188,6 @@ function decodeTransfer(headers: Map<string, string>, body: string, where: strin
   if (encoding === "base64") return decodeBase64(body, `${where}: base64 content`);
   if (encoding === "quoted-printable")
     return Buffer.from(body.replace(/=\r?\n/g, "").replace(/=([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), "latin1");
-  if (["7bit", "8bit", "binary"].includes(encoding)) return Buffer.from(body, "utf8");
+  if (["7bit", "8bit", "binary"].includes(encoding)) return Buffer.from(body, "latin1");
   throw new CvmError(`${where}: Content-Transfer-Encoding ${escapeName(encoding)} is not supported`);
 }

@@ -110,6 +110,8 @@ export const cvmfs: Plugin = {
       else if (settings.has("CVMFS_HTTP_PROXY")) c.warn("cvmfs_http_proxy", "given here and as [cernvm] proxy; this one counts");
       else settings.set("CVMFS_HTTP_PROXY", proxy);
     }
+    for (const r of splitList(settings.get("CVMFS_REPOSITORIES") ?? "")) ctx.repositories.push(r.includes(".") ? r.toLowerCase() : `${r.toLowerCase()}.${domain}`);
+    for (const x of extras) ctx.repositories.push(x.fqrn);
     if (settings.size) {
       const file = ShellConfig.parse(ctx.root.readText("/etc/cvmfs/default.local"), HEADER);
       for (const [k, v] of settings) file.set(k, v);

@@ -13,8 +13,10 @@ export const sshKeys: Plugin = {
   group: "rootsshkeys",
   keys: {},
   plan(ctx: PlanContext) {
-    if (!ctx.meta.publicKeys.length) return;
-    const good = ctx.meta.publicKeys.filter((k) => {
+    // a key as a source may hold it: trailing newline (nova), several lines, `#` comments
+    const keys = ctx.meta.publicKeys.flatMap((k) => k.split(/\r?\n/)).map((k) => k.trim()).filter((k) => k && !k.startsWith("#"));
+    if (!keys.length) return;
+    const good = keys.filter((k) => {
       if (KEY_LINE.test(k)) return true;
       ctx.problems.warn("metadata", undefined, `public key '${k.slice(0, 24)}…' is not a plain OpenSSH key line; skipped`);
       return false;

@@ -9,7 +9,7 @@ export interface Plugin {
   /** The step's name in logs, status and --dry-run. */
   name: string;
   /** The amiconfig plugin name that enables or disables it ([amiconfig] plugins / disabled_plugins). */
-  group: "cernvm" | "hostname" | "rootsshkeys";
+  group: "cernvm" | "hostname" | "rootsshkeys" | "network";
   /** section → key → what it does (every key of the section it reads; "*" = any key of that section). */
   keys: Record<string, Record<string, string>>;
   plan(ctx: PlanContext): void | Promise<void>;

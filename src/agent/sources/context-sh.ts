@@ -5,7 +5,9 @@ import type { Problems } from "../problems";
  * `KEY="value"`, `KEY=value` and `export KEY=…` lines (single quotes may span
  * lines, as OpenNebula writes SSH keys; `'\''` is a quote). `$(…)`, `` ` ``
  * and `$VAR` are kept as literal text, with a warning, since nothing is
- * expanded; any other line (a command) is ignored with a warning.
+ * expanded; any other line (a command) is ignored with a warning. A `;`
+ * with no command before it is an error: bash refuses such a file, and so
+ * do OpenNebula and cloud-init, which read it with bash.
  */
 export function parseContextSh(text: string, problems: Problems, where: string): Map<string, string> {
   const vars = new Map<string, string>();
@@ -13,8 +15,14 @@ export function parseContextSh(text: string, problems: Problems, where: string):
   const n = text.length;
   const eol = () => { while (i < n && text[i] !== "\n") i++; };
   while (i < n) {
-    while (i < n && (text[i] === " " || text[i] === "\t" || text[i] === "\r" || text[i] === ";")) i++;
+    while (i < n && (text[i] === " " || text[i] === "\t" || text[i] === "\r")) i++;
     if (i >= n) break;
+    if (text[i] === ";") {
+      // bash (which OpenNebula and cloud-init read the file with) refuses this: the file is broken
+      problems.error(where, line, "';' with no command before it: a shell syntax error; the file is broken");
+      eol();
+      continue;
+    }
     if (text[i] === "\n") { i++; line++; continue; }
     if (text[i] === "#") { eol(); continue; }
     const startLine = line;
@@ -66,7 +74,7 @@ export function parseContextSh(text: string, problems: Problems, where: string):
     vars.set(m[1], value);
     // `A=1; B=2` on one line: the next assignment; anything else after a value is ignored
     while (i < n && (text[i] === " " || text[i] === "\t" || text[i] === "\r")) i++;
-    if (text[i] === ";") continue;
+    if (text[i] === ";") { i++; continue; }
     if (i < n && text[i] !== "\n" && text[i] !== "#") {
       problems.warn(where, line, "text after the assignment ignored");
       eol();

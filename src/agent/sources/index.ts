@@ -35,9 +35,10 @@ export async function findSource(o: SourceOptions, problems: Problems, note: (s:
   }
   if (o.hostRoot) {
     const { readContextDisk } = await import("./context-disk");
-    const r = readContextDisk(problems, note);
+    const before = tried.length;
+    const r = readContextDisk(problems, note, tried);
     if (r) return r;
-    tried.push("no context disk");
+    if (tried.length === before) tried.push("no context disk");
   }
   const { DEFAULT_METADATA_URL, readImds } = await import("./imds");
   const url = o.metadataUrl ?? (o.hostRoot ? DEFAULT_METADATA_URL : undefined);
