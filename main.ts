@@ -4,7 +4,7 @@ import { version } from "./package.json";
 // `cvm --version` alone is answered before anything else loads (citty, the
 // logger, the command tree): start-up is all of its run. console.log, not
 // process.stdout, whose first use loads Node's stream machinery.
-if (process.argv.length === 3 && process.argv[2] === "--version" && !process.argv0.endsWith("mount.cvmfs")) {
+if (process.argv.length === 3 && process.argv[2] === "--version" && !process.argv0.endsWith("mount.cvmfs") && process.env.CVM_AGENT_EXEC_AS === undefined) {
   console.log(version);
   process.exit(0);
 }

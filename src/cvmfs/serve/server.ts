@@ -97,7 +97,7 @@ interface Conn {
   busy: boolean;                                       // an answer is under way
   closeAfter: boolean;
   paused: boolean;
-  lastProgress: number;                                // `clock` when bytes last went either way
+  lastProgress: number;                                // Date.now() when bytes last went either way
 }
 
 type Sock = Socket<Conn>;
@@ -112,11 +112,10 @@ export function startStratumServer(o: ServeOptions): StratumServer {
   const limits = new ConnectionLimits(o.caps ?? DEFAULT_CAPS, o.notice ?? (() => {}));
   const sockets = new Set<Sock>();
   // Idle connections are found by a sweep each second (Bun's own socket timeouts tick in 4 s steps and fire on
-  // the next tick whatever the socket did since); progress only notes the time, on a clock the sweep advances.
-  let clock = Date.now();
+  // the next tick whatever the socket did since); progress only notes the time.
   const sweep = setInterval(() => {
-    clock = Date.now();
-    for (const s of sockets) if (clock - s.data.lastProgress > idle * 1000) s.terminate();
+    const now = Date.now();
+    for (const s of sockets) if (now - s.data.lastProgress > idle * 1000) s.terminate();
   }, 1000);
   sweep.unref();
   const busyBytes = Buffer.from(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 20\r\nRetry-After: 10\r\nConnection: close\r\n\r\ntoo many connections`);
@@ -246,7 +245,7 @@ export function startStratumServer(o: ServeOptions): StratumServer {
       ...(o.reusePort ? { reusePort: true } : {}),
       socket: {
         open(s) {
-          const c: Conn = { client: s.remoteAddress, admitted: false, input: null, out: null, file: null, busy: false, closeAfter: false, paused: false, lastProgress: clock };
+          const c: Conn = { client: s.remoteAddress, admitted: false, input: null, out: null, file: null, busy: false, closeAfter: false, paused: false, lastProgress: Date.now() };
           s.data = c;
           if (!limits.admit(c.client)) {
             s.timeout(8); // a refused client that never closes its side is dropped all the same
@@ -259,7 +258,7 @@ export function startStratumServer(o: ServeOptions): StratumServer {
         data(s, chunk) {
           const c = s.data;
           if (!c.admitted) return;
-          c.lastProgress = clock;
+          c.lastProgress = Date.now();
           c.input = c.input ? Buffer.concat([c.input, chunk]) : chunk;
           if (!c.busy) serveInput(s, c);
           // what waits (a head not yet complete, requests behind an answer under way) is copied: the chunk is Bun's
@@ -270,7 +269,7 @@ export function startStratumServer(o: ServeOptions): StratumServer {
         drain(s) {
           const c = s.data;
           if (!c.busy) return;
-          c.lastProgress = clock;
+          c.lastProgress = Date.now();
           if (pump(s, c)) finished(s, c, true);
         },
         timeout(s) {
