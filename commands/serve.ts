@@ -9,12 +9,13 @@ const command: CvmCommand = defineCommand({
     "max-connections": { type: "string", description: "Connections held at once; more are answered 503 [4096]", valueHint: "n" },
     "max-per-client": { type: "string", description: "Connections held at once from one client address [512]", valueHint: "n" },
     "idle-timeout": { type: "string", description: "Seconds a connection may make no progress (no request, or an answer not read) before it is closed [60]", valueHint: "s" },
+    "object-cache": { type: "string", description: "MiB of small data objects kept in memory (their bytes never change); 0 keeps none [32]", valueHint: "MiB" },
     workers: { type: "string", description: "Event loops (threads) sharing the port with SO_REUSEPORT; one per core uses them all [1]", valueHint: "n" },
   },
   async run({ args }) {
     const { parseListen } = await import("../src/cvmfs/serve/listen");
     const { DEFAULT_CAPS } = await import("../src/cvmfs/serve/connection-limits");
-    const { DEFAULT_IDLE_TIMEOUT } = await import("../src/cvmfs/serve/server");
+    const { DEFAULT_IDLE_TIMEOUT, DEFAULT_OBJECT_CACHE } = await import("../src/cvmfs/serve/server");
     const { startServeWorkers } = await import("../src/cvmfs/serve/workers");
     const { positiveInteger } = await import("../src/cli/args");
     const { log } = await import("../src/cli/log");
@@ -23,10 +24,11 @@ const command: CvmCommand = defineCommand({
     const caps = { total: count("max-connections", DEFAULT_CAPS.total), perClient: count("max-per-client", DEFAULT_CAPS.perClient) };
     const idleTimeout = count("idle-timeout", DEFAULT_IDLE_TIMEOUT, 86400);
     const workers = count("workers", 1, 256);
+    const cacheMiB = args["object-cache"] === "0" ? 0 : count("object-cache", DEFAULT_OBJECT_CACHE >> 20, 65536);
     const storages = (args._ as string[]).filter((s) => s !== undefined && s !== "");
     const verbose = log.level >= 4;
     const server = await startServeWorkers({
-      storages, ...listen, caps, idleTimeout,
+      storages, ...listen, caps, idleTimeout, objectCacheBytes: cacheMiB * 1048576,
       log: verbose ? (line) => process.stderr.write(line + "\n") : undefined,
       notice: (line) => log.warn(line),
     }, workers);

@@ -11,6 +11,7 @@ import { nameStorages, type ServedStorage } from "./storages";
 import { parseHead, MAX_HEAD, type RequestHead } from "./http-request";
 import { ConnectionLimits, DEFAULT_CAPS, type ConnectionCaps } from "./connection-limits";
 import { readFull } from "../../sys/read-full";
+import { CACHED_OBJECT_MAX, ObjectCache } from "./object-cache";
 
 /**
  * A stratum web server (cvm serve): repository storages under
@@ -36,6 +37,7 @@ export interface ServeOptions {
   caps?: ConnectionCaps;            // default DEFAULT_CAPS
   idleTimeout?: number;             // seconds without progress before a connection is closed [60]
   reusePort?: boolean;              // share the port with other processes (cvm serve --workers)
+  objectCacheBytes?: number;        // small data objects kept in memory [DEFAULT_OBJECT_CACHE]; 0: none
 }
 
 export interface StratumServer {
@@ -51,6 +53,7 @@ export interface StratumServer {
 export const DEFAULT_HOSTNAME = "127.0.0.1";
 export const DEFAULT_PORT = 8000;
 export const DEFAULT_IDLE_TIMEOUT = 60;
+export const DEFAULT_OBJECT_CACHE = 32 << 20;
 
 // Root files up to this size are hashed for their ETag.
 const SMALL = 1 << 20;
@@ -111,6 +114,8 @@ export function startStratumServer(o: ServeOptions): StratumServer {
   const idle = o.idleTimeout ?? DEFAULT_IDLE_TIMEOUT;
   const limits = new ConnectionLimits(o.caps ?? DEFAULT_CAPS, o.notice ?? (() => {}));
   const sockets = new Set<Sock>();
+  const cacheBytes = o.objectCacheBytes ?? DEFAULT_OBJECT_CACHE;
+  const cache = cacheBytes > 0 ? new ObjectCache(cacheBytes) : undefined;
   // Idle connections are found by a sweep each second (Bun's own socket timeouts tick in 4 s steps and fire on
   // the next tick whatever the socket did since); progress only notes the time.
   const sweep = setInterval(() => {
@@ -133,11 +138,24 @@ export function startStratumServer(o: ServeOptions): StratumServer {
         const a = geoAnswer({ proxy: t.proxy, servers: t.servers, remoteAddress: client }, host);
         return text(a.status, a.body, freshFor(a.status === 200 ? GEO_MAX_AGE : GEO_ERROR_MAX_AGE));
       }
-      case "root-file":
       case "object": {
+        const key = `${t.fqrn}/${t.rel}`;
+        const now = Date.now();
+        const hit = cache?.get(key, now);
+        if (hit) return fileReply(h, { size: hit.bytes.length, mtimeMs: hit.mtimeMs, whole: hit.bytes }, t.name);
         const f = openers.get(t.fqrn)?.open(t.rel);
         if (!f) return text(404, "not found\n");
-        return fileReply(h, f, t.kind === "object" ? t.name : undefined);
+        if (!cache || f.size > CACHED_OBJECT_MAX) return fileReply(h, { size: f.size, mtimeMs: f.mtimeMs, f }, t.name);
+        const bytes = readWhole(f);
+        cache.set(key, bytes, f.mtimeMs, now);
+        return fileReply(h, { size: bytes.length, mtimeMs: f.mtimeMs, whole: bytes }, t.name);
+      }
+      case "root-file": {
+        const f = openers.get(t.fqrn)?.open(t.rel);
+        if (!f) return text(404, "not found\n");
+        if (f.size > SMALL) return fileReply(h, { size: f.size, mtimeMs: f.mtimeMs, f }, undefined);
+        const whole = readWhole(f);
+        return fileReply(h, { size: whole.length, mtimeMs: f.mtimeMs, whole }, undefined);
       }
     }
   };
@@ -322,19 +340,14 @@ export function startStratumServer(o: ServeOptions): StratumServer {
  * the same file at different times, so a date cannot say whether a copy is
  * current; the ETag can.
  */
-function fileReply(h: RequestHead, f: OpenFile, objectName: string | undefined): Reply {
-  let owned = true; // the descriptor is ours to close until the reply takes it over
+function fileReply(h: RequestHead, src: { size: number; mtimeMs: number; whole?: Buffer; f?: OpenFile }, objectName: string | undefined): Reply {
+  let owned = src.f; // the descriptor is ours to close until the reply takes it over
   try {
-    let whole: Buffer | undefined;
-    let etag: string;
-    if (objectName !== undefined) etag = `"${objectName}"`;
-    else if (f.size <= SMALL) {
-      owned = false;
-      whole = readWhole(f);
-      etag = `"${createHash("sha1").update(whole).digest("hex")}"`;
-    } else etag = `"${Math.floor(f.mtimeMs).toString(16)}-${f.size.toString(16)}"`;
-    const size = whole ? whole.length : f.size;
-    const lastModified = httpDate(f.mtimeMs);
+    const { size, whole } = src;
+    // a small root file is hashed (it changes in place); a big one gets size and time
+    const etag = objectName !== undefined ? `"${objectName}"`
+      : whole ? `"${createHash("sha1").update(whole).digest("hex")}"` : `"${Math.floor(src.mtimeMs).toString(16)}-${size.toString(16)}"`;
+    const lastModified = httpDate(src.mtimeMs);
     const maxAge = objectName !== undefined ? OBJECT_MAX_AGE : SHORT_MAX_AGE;
     const fresh = freshFor(maxAge);
     const validators = `ETag: ${etag}\r\nLast-Modified: ${lastModified}\r\nCache-Control: ${fresh["Cache-Control"]}\r\nExpires: ${fresh.Expires}\r\n`;
@@ -346,11 +359,11 @@ function fileReply(h: RequestHead, f: OpenFile, objectName: string | undefined):
     let headers = `Content-Type: ${objectName !== undefined ? OBJECT_TYPE : ROOT_FILE_TYPE}\r\nAccept-Ranges: bytes\r\n${validators}`;
     if (status === 206) headers += `Content-Range: bytes ${start}-${end - 1}/${size}\r\n`;
     const noBody = h.method === "HEAD";
-    if (whole) return { status, headers, length: end - start, body: whole.subarray(start, end), noBody };
-    owned = false;
-    return { status, headers, length: end - start, file: { f, start }, noBody };
+    if (whole) return { status, headers, length: end - start, body: status === 200 ? whole : whole.subarray(start, end), noBody };
+    owned = undefined;
+    return { status, headers, length: end - start, file: { f: src.f!, start }, noBody };
   } finally {
-    if (owned) closeSync(f.fd);
+    if (owned) closeSync(owned.fd);
   }
 }
 

@@ -11,12 +11,13 @@ const WORKER_SCRIPT = import.meta.url.includes("/$bunfs/")
  * `cvm serve --workers N`: N event loops, this thread's and N-1 worker
  * threads, each listening on the same address with SO_REUSEPORT, so the
  * kernel spreads connections over them and every core can answer. The caps
- * are shared out: each loop holds its part of them (the kernel spreads a
- * client's connections too). Stopping stops them all.
+ * and the object cache are shared out: each loop holds its part of them
+ * (the kernel spreads a client's connections too). Stopping stops them all.
  */
 export async function startServeWorkers(o: ServeOptions, workers: number): Promise<StratumServer> {
   const caps = o.caps && { total: Math.ceil(o.caps.total / workers), perClient: Math.ceil(o.caps.perClient / workers) };
-  const first = startStratumServer({ ...o, caps, reusePort: workers > 1 });
+  const objectCacheBytes = o.objectCacheBytes === undefined ? undefined : Math.floor(o.objectCacheBytes / workers);
+  const first = startStratumServer({ ...o, caps, objectCacheBytes, reusePort: workers > 1 });
   const threads: Worker[] = [];
   const stopThreads = () => Promise.all(threads.map((w) => new Promise<void>((resolve) => {
     const t = setTimeout(() => { void w.terminate(); resolve(); }, 3000);
@@ -36,7 +37,7 @@ export async function startServeWorkers(o: ServeOptions, workers: number): Promi
           else if ("notice" in m) o.notice?.(m.notice);
         });
         w.addEventListener("error", (e) => reject(new CvmError(`serve worker ${i}: ${e.message}`)));
-        const start: WorkerStart = { storages: o.storages, hostname: o.hostname, port: first.port, caps, idleTimeout: o.idleTimeout, verbose: !!o.log };
+        const start: WorkerStart = { storages: o.storages, hostname: o.hostname, port: first.port, caps, objectCacheBytes, idleTimeout: o.idleTimeout, verbose: !!o.log };
         w.postMessage(start);
       });
     }
