@@ -4,7 +4,7 @@
 // path first), two repositories at once, the geo API, and the stratum client
 // reading through it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { createHash, randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -523,5 +523,35 @@ describe("cvm serve: slow readers, connection caps, idle connections", () => {
     expect(await s.proc.exited).toBe(0);
     expect(s.stderr()).toContain("with 2 workers");
     expect(s.stderr().match(/GET \/cvmfs\/\S+\/\.cvmfspublished 200/g)?.length).toBe(40);
+  }, 30_000);
+});
+
+describe("cvm serve: small objects from memory", () => {
+  test("an object once read is answered from memory (its bytes cannot change); root files are read each time; --object-cache 0 keeps none", async () => {
+    const copy = join(work, "cache-copy", B);
+    cpSync(storageB, copy, { recursive: true });
+    const object = objects(copy).find((p) => !p.endsWith("P") && statSync(join(copy, p)).size < 64 << 10)!;
+    const bytes = readFileSync(join(copy, object));
+    const s = await startServe([copy]);
+    const plain = await startServe(["--object-cache=0", copy]);
+    try {
+      const get = async (base: string, path: string) => { const r = await fetch(`${base}/cvmfs/${B}/${path}`); return { status: r.status, body: Buffer.from(await r.arrayBuffer()) }; };
+      expect(await get(s.base, object)).toEqual({ status: 200, body: bytes });
+      expect(await get(plain.base, object)).toEqual({ status: 200, body: bytes });
+      unlinkSync(join(copy, object));
+      expect(await get(s.base, object)).toEqual({ status: 200, body: bytes });   // from memory
+      expect((await get(plain.base, object)).status).toBe(404);                  // from the storage
+      // a range and a revalidation of the kept object answer as from the file
+      const r = await fetch(`${s.base}/cvmfs/${B}/${object}`, { headers: { Range: "bytes=2-5" } });
+      expect([r.status, r.headers.get("content-range"), Buffer.from(await r.arrayBuffer())]).toEqual([206, `bytes 2-5/${bytes.length}`, bytes.subarray(2, 6)]);
+      const etag = `"${object.slice(5).replace("/", "")}"`;
+      expect((await fetch(`${s.base}/cvmfs/${B}/${object}`, { headers: { "If-None-Match": etag } })).status).toBe(304);
+      appendFileSync(join(copy, ".cvmfspublished"), "x");
+      expect((await get(s.base, ".cvmfspublished")).body).toEqual(readFileSync(join(copy, ".cvmfspublished")));
+    } finally {
+      s.proc.kill("SIGKILL");
+      plain.proc.kill("SIGKILL");
+      await Promise.all([s.proc.exited, plain.proc.exited]);
+    }
   }, 30_000);
 });

@@ -59,8 +59,9 @@ export const DEFAULT_OBJECT_CACHE = 32 << 20;
 const SMALL = 1 << 20;
 // Bodies up to this size go out in one write with their head; bigger ones are sent from the file piece by piece.
 const INLINE = 64 << 10;
-// The one buffer pieces are read into; a piece the socket does not take whole is read again when it drains.
-const PIECE = 256 << 10;
+// The one buffer pieces are read into (shared: a slow reader holds none of it); a piece the socket does not take
+// whole is read again when it drains.
+const PIECE = 1 << 20;
 const scratch = Buffer.allocUnsafe(PIECE);
 
 const REASON: Record<number, string> = {
@@ -116,6 +117,8 @@ export function startStratumServer(o: ServeOptions): StratumServer {
   const sockets = new Set<Sock>();
   const cacheBytes = o.objectCacheBytes ?? DEFAULT_OBJECT_CACHE;
   const cache = cacheBytes > 0 ? new ObjectCache(cacheBytes) : undefined;
+  // Small root files as last read, with their ETag, while the file stays the same version (stat'ed each time).
+  const rootFiles = new Map<string, { version: string; bytes: Buffer; etag: string }>();
   // Idle connections are found by a sweep each second (Bun's own socket timeouts tick in 4 s steps and fire on
   // the next tick whatever the socket did since); progress only notes the time.
   const sweep = setInterval(() => {
@@ -154,8 +157,23 @@ export function startStratumServer(o: ServeOptions): StratumServer {
         const f = openers.get(t.fqrn)?.open(t.rel);
         if (!f) return text(404, "not found\n");
         if (f.size > SMALL) return fileReply(h, { size: f.size, mtimeMs: f.mtimeMs, f }, undefined);
-        const whole = readWhole(f);
-        return fileReply(h, { size: whole.length, mtimeMs: f.mtimeMs, whole }, undefined);
+        const key = `${t.fqrn}/${t.rel}`;
+        const known = rootFiles.get(key);
+        if (known && known.version === f.version) {
+          closeSync(f.fd);
+          return fileReply(h, { size: known.bytes.length, mtimeMs: f.mtimeMs, whole: known.bytes, etag: known.etag }, undefined);
+        }
+        // hashed for its ETag (it changes in place); past INLINE still sent from the file, not held for a slow reader
+        const whole = Buffer.allocUnsafe(f.size);
+        const got = readFull(f.fd, whole, 0);
+        const etag = `"${createHash("sha1").update(whole.subarray(0, got)).digest("hex")}"`;
+        if (got > INLINE) return fileReply(h, { size: got, mtimeMs: f.mtimeMs, f, etag }, undefined);
+        closeSync(f.fd);
+        if (got === f.size) {
+          if (rootFiles.size >= 1024) rootFiles.clear(); // a few per repository; bounded all the same
+          rootFiles.set(key, { version: f.version, bytes: whole, etag });
+        }
+        return fileReply(h, { size: got, mtimeMs: f.mtimeMs, whole: whole.subarray(0, got), etag }, undefined);
       }
     }
   };
@@ -340,13 +358,12 @@ export function startStratumServer(o: ServeOptions): StratumServer {
  * the same file at different times, so a date cannot say whether a copy is
  * current; the ETag can.
  */
-function fileReply(h: RequestHead, src: { size: number; mtimeMs: number; whole?: Buffer; f?: OpenFile }, objectName: string | undefined): Reply {
+function fileReply(h: RequestHead, src: { size: number; mtimeMs: number; whole?: Buffer; f?: OpenFile; etag?: string }, objectName: string | undefined): Reply {
   let owned = src.f; // the descriptor is ours to close until the reply takes it over
   try {
     const { size, whole } = src;
-    // a small root file is hashed (it changes in place); a big one gets size and time
-    const etag = objectName !== undefined ? `"${objectName}"`
-      : whole ? `"${createHash("sha1").update(whole).digest("hex")}"` : `"${Math.floor(src.mtimeMs).toString(16)}-${size.toString(16)}"`;
+    // a small root file comes hashed (it changes in place); a big one gets size and time
+    const etag = objectName !== undefined ? `"${objectName}"` : src.etag ?? `"${Math.floor(src.mtimeMs).toString(16)}-${size.toString(16)}"`;
     const lastModified = httpDate(src.mtimeMs);
     const maxAge = objectName !== undefined ? OBJECT_MAX_AGE : SHORT_MAX_AGE;
     const fresh = freshFor(maxAge);
