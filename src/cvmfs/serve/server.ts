@@ -63,6 +63,8 @@ const INLINE = 64 << 10;
 // whole is read again when it drains.
 const PIECE = 1 << 20;
 const scratch = Buffer.allocUnsafe(PIECE);
+// At most this much is sent to one connection before the others get a turn.
+const BURST = 4 * PIECE;
 
 const REASON: Record<number, string> = {
   200: "OK", 206: "Partial Content", 304: "Not Modified", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
@@ -186,7 +188,13 @@ export function startStratumServer(o: ServeOptions): StratumServer {
       if (n < c.out.length) { c.out = c.out.subarray(n); return false; }
       c.out = null;
     }
+    let sent = 0;
     while (c.file) {
+      if (sent >= BURST) {
+        // the socket still takes more, but others wait their turn: go on after them
+        setImmediate(() => { if (c.busy && c.file && pump(s, c)) finished(s, c, true); });
+        return false;
+      }
       const { f } = c.file;
       const want = Math.min(PIECE, c.file.end - c.file.at);
       const got = want > 0 ? readFull(f.fd, scratch.subarray(0, want), c.file.at) : 0;
@@ -199,6 +207,7 @@ export function startStratumServer(o: ServeOptions): StratumServer {
       const n = s.write(scratch, 0, got);
       if (n < 0) return false;
       c.file.at += n;
+      sent += n;
       if (c.file.at >= c.file.end) closeFile(c);
       else if (n < got) return false;
     }
