@@ -8,7 +8,7 @@ const assets = existsSync("templates") && readdirSync("templates").length ? ["te
 
 const result = await Bun.build({
   // Worker scripts are entry points of their own inside the binary.
-  entrypoints: ["main.ts", "src/cvmfs/publish/ingest-worker.ts", "src/fuse/reader-worker.ts"],
+  entrypoints: ["main.ts", "src/cvmfs/publish/ingest-worker.ts", "src/fuse/reader-worker.ts", "src/cvmfs/serve/serve-worker.ts"],
   format: "esm",
   splitting: true, // lazily imported commands (the AWS SDK above all) stay out of start-up
   minify: true,

@@ -1,9 +1,16 @@
-import { defineCommand } from "citty";
-import { runCli, type CvmCommand } from "./src/cli/run";
+import type { CvmCommand } from "./src/cli/run";
 import { version } from "./package.json";
 
+// `cvm --version` alone is answered before anything else loads (citty, the
+// logger, the command tree): start-up is all of its run. console.log, not
+// process.stdout, whose first use loads Node's stream machinery.
+if (process.argv.length === 3 && process.argv[2] === "--version" && !process.argv0.endsWith("mount.cvmfs") && process.env.CVM_AGENT_EXEC_AS === undefined) {
+  console.log(version);
+  process.exit(0);
+}
+
 // Subcommands load lazily: `cvm --version` and `cvm <cmd> --help` stay fast.
-const main: CvmCommand = defineCommand({
+const main: CvmCommand = {
   meta: { name: "cvm", version, description: "The CernVM toolchain in one binary: grid proxies, CernVM-FS publishing and reading (servers, proxies, cache), cloud fleets, the boot agent" },
   args: {
     verbose: { type: "boolean", alias: "v", description: "Say more about what is being done (any command)" },
@@ -28,7 +35,7 @@ const main: CvmCommand = defineCommand({
     demo: () => import("./commands/demo").then((m) => m.default),
     appliance: () => import("./commands/appliance/index").then((m) => m.default),
   },
-});
+};
 
 // `cvm agent` runs user_data programs through this binary: with CVM_AGENT_EXEC_AS set it enters the root,
 // becomes the user and execs the program (src/agent/exec-as.ts). Internal: no command, no help, no options.
@@ -42,4 +49,5 @@ if (process.argv0.endsWith("mount.cvmfs")) {
   if (helper === "fake") process.exit(0);
   if (helper) argv = helper;
 }
+const { runCli } = await import("./src/cli/run");
 process.exitCode = await runCli(main, argv, version);

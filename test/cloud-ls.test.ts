@@ -209,3 +209,38 @@ describe("cvm regions / cvm ls against EC2 Query API doubles", () => {
     expect(unknown.stderr.split("\n")[0]).toMatch(/^cvm: unknown region 'NOWHERE'; known: EC2, CERN, ONE, DOWN/);
   });
 });
+
+describe("an EC2 endpoint that labels its XML text/html (moto, anything on Werkzeug/Flask)", () => {
+  let moto: Ec2Double;
+  beforeAll(() => {
+    moto = new Ec2Double({ signatureVersion: 4, accessKeyId: "AKMOTO", secretAccessKey: "secret-moto", instances: 2, contentType: "text/html; charset=utf-8" }).start();
+  });
+  afterAll(() => moto?.stop());
+  const regions = (secret: string) => `[MOTO]\nendpoint = ${moto.url}\naccess_key = AKMOTO\nsecret_key = ${secret}\n`;
+
+  test("its answers are judged by the document: ls and ls -i list what it holds", async () => {
+    writeRegions(regions("secret-moto"));
+    try {
+      const ls = await cvm(["ls", "--region", "MOTO"], { env });
+      expect([ls.code, ls.stderr]).toEqual([0, ""]);
+      expect(ls.stdout.trim().split("\n").map((l) => l.split("\t")[0])).toEqual(moto.instances.map((i) => i.id));
+      const images = await cvm(["ls", "-i", "--region", "MOTO"], { env });
+      expect([images.code, images.stderr]).toEqual([0, ""]);
+      expect(images.stdout.trim().split("\n").map((l) => l.split("\t")[0])).toEqual(moto.images.map((i) => i.id));
+    } finally {
+      writeRegions(goodRegions());
+    }
+  });
+
+  test("its error documents, labelled text/html too, are read as EC2 errors (not as a web page)", async () => {
+    writeRegions(regions("wrong"));
+    try {
+      const bad = await cvm(["ls", "--region", "MOTO"], { env });
+      expect(bad.code).toBe(1);
+      expect(bad.stderr.split("\n")[0]).toMatch(/^cvm: MOTO: signature rejected: wrong secret key/);
+      expect(bad.stderr).not.toContain("web page");
+    } finally {
+      writeRegions(goodRegions());
+    }
+  });
+});

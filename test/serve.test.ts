@@ -4,7 +4,7 @@
 // path first), two repositories at once, the geo API, and the stratum client
 // reading through it.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
+import { appendFileSync, closeSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { createHash, randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
@@ -363,4 +363,195 @@ describe("cvm serve: start, log, stop", () => {
     expect(badListen.code).toBe(2);
     expect(one(badListen)).toStartWith("cvm: --listen 'localhost:99999': expected HOST:PORT");
   }, 20_000);
+});
+
+/** Resident memory of a process, from /proc. */
+const rssBytes = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) * 1024;
+
+/** Polls `check` until it is true or `ms` pass; false on timeout. */
+async function until(check: () => boolean | Promise<boolean>, ms: number): Promise<boolean> {
+  const deadline = performance.now() + ms;
+  while (performance.now() < deadline) {
+    if (await check()) return true;
+    await Bun.sleep(25);
+  }
+  return check();
+}
+
+/** A connection from `localAddress` that has sent `request` (if any); `answer` collects what comes back, `closed` whether it ended. */
+function openClient(base: string, request: string | undefined, localAddress = "127.0.0.1") {
+  const { hostname, port } = new URL(base);
+  const socket = connect({ host: hostname, port: Number(port), localAddress });
+  const c = { socket, answer: "", closed: false, connected: new Promise<void>((resolve, reject) => { socket.once("connect", () => resolve()); socket.once("error", reject); }) };
+  socket.on("data", (d) => { c.answer += d.toString("latin1"); });
+  socket.on("close", () => { c.closed = true; });
+  socket.on("error", () => {});
+  if (request !== undefined) socket.once("connect", () => socket.write(request));
+  return c;
+}
+
+describe("cvm serve: slow readers, connection caps, idle connections", () => {
+  test("2,000 clients that ask for a big object and never read: RSS stays under 256 MB and others are still answered", async () => {
+    const s = await startServe(["-v", "--max-per-client=2100", "--max-connections=2100", storageA]);
+    const readers: ReturnType<typeof openClient>[] = [];
+    try {
+      const before = rssBytes(s.proc.pid);
+      const request = `GET /cvmfs/${A}/${bigChunk} HTTP/1.1\r\nHost: x\r\n\r\n`;
+      for (let i = 0; i < 2000; i++) {
+        const c = openClient(s.base, request);
+        c.socket.pause(); // never reads: the server's writes stop once the socket buffers are full
+        readers.push(c);
+        if (i % 200 === 199) await Promise.all(readers.slice(-200).map((r) => r.connected));
+      }
+      await Promise.all(readers.map((r) => r.connected));
+      // every request has been answered (-v logs each), as far as the socket buffers take it
+      const answered = () => s.stderr().split(bigChunk + " 200 ").length - 1;
+      expect(await until(() => answered() === 2000, 60_000)).toBe(true);
+      let peak = 0;
+      const others: boolean[] = [];
+      const settled = await until(async () => {
+        peak = Math.max(peak, rssBytes(s.proc.pid));
+        // meanwhile other clients are answered, and correctly
+        const r = await fetch(url(A, ".cvmfspublished"));
+        others.push(r.status === 200 && Buffer.from(await r.arrayBuffer()).equals(readFileSync(join(storageA, ".cvmfspublished"))));
+        return others.length >= 20;
+      }, 60_000);
+      expect(settled).toBe(true);
+      expect(others.every(Boolean)).toBe(true);
+      const path = someObject();
+      const obj = await fetch(url(A, path));
+      expect(Buffer.from(await obj.arrayBuffer()).equals(readFileSync(join(storageA, path)))).toBe(true);
+      peak = Math.max(peak, rssBytes(s.proc.pid));
+      expect({ before, peakUnder256MB: peak < 256 * 1024 * 1024 }).toEqual({ before, peakUnder256MB: true });
+      expect(readers.filter((r) => r.closed).length).toBe(0); // held, not dropped
+      // and when a slow reader does read, it gets the whole object
+      const last = readers.pop()!;
+      let got = Buffer.alloc(0);
+      last.socket.removeAllListeners("data");
+      last.socket.on("data", (d: Buffer) => { got = Buffer.concat([got, d]); });
+      last.socket.resume();
+      const size = statSync(join(storageA, bigChunk)).size;
+      expect(await until(() => got.indexOf("\r\n\r\n") > 0 && got.length - got.indexOf("\r\n\r\n") - 4 >= size, 30_000)).toBe(true);
+      expect(got.subarray(got.indexOf("\r\n\r\n") + 4).equals(readFileSync(join(storageA, bigChunk)))).toBe(true);
+      last.socket.destroy();
+    } finally {
+      for (const r of readers) r.socket.destroy();
+      s.proc.kill("SIGKILL");
+      await s.proc.exited;
+    }
+  }, 120_000);
+
+  test("caps per client address and in all: the next connection gets 503 and closes, the log says so once, a freed slot is served again", async () => {
+    const s = await startServe(["--max-per-client=3", "--max-connections=5", storageA]);
+    const held: ReturnType<typeof openClient>[] = [];
+    try {
+      for (let i = 0; i < 3; i++) held.push(openClient(s.base, undefined, "127.0.0.1"));
+      await Promise.all(held.map((c) => c.connected));
+      const fourth = openClient(s.base, undefined, "127.0.0.1");
+      expect(await until(() => fourth.closed, 10_000)).toBe(true);
+      expect(fourth.answer).toStartWith("HTTP/1.1 503 Service Unavailable\r\n");
+      expect(await until(() => /connection limit reached: 127\.0\.0\.1 holds 3 connections \(--max-per-client\)/.test(s.stderr()), 5_000)).toBe(true);
+      // another address still gets in, up to the total of 5
+      for (let i = 0; i < 2; i++) held.push(openClient(s.base, undefined, "127.0.0.2"));
+      await Promise.all(held.map((c) => c.connected));
+      const sixth = openClient(s.base, undefined, "127.0.0.3");
+      expect(await until(() => sixth.closed, 10_000)).toBe(true);
+      expect(sixth.answer).toStartWith("HTTP/1.1 503 ");
+      expect(await until(() => /connection limit reached: 5 connections open \(--max-connections\)/.test(s.stderr()), 5_000)).toBe(true);
+      // a second refusal is not logged again
+      const seventh = openClient(s.base, undefined, "127.0.0.1");
+      expect(await until(() => seventh.closed, 10_000)).toBe(true);
+      expect(s.stderr().match(/--max-per-client/g)?.length).toBe(1);
+      // the held ones are served, and once one goes a new client is
+      held[0].socket.write(`GET /cvmfs/${A}/.cvmfspublished HTTP/1.1\r\nHost: x\r\n\r\n`);
+      expect(await until(() => held[0].answer.startsWith("HTTP/1.1 200 OK\r\n"), 10_000)).toBe(true);
+      held[1].socket.destroy();
+      expect(await until(async () => (await fetch(url(A, ".cvmfspublished")).then((r) => r.status).catch(() => 0)) === 200, 10_000)).toBe(true);
+    } finally {
+      for (const c of held) c.socket.destroy();
+      s.proc.kill("SIGKILL");
+      await s.proc.exited;
+    }
+  }, 60_000);
+
+  test("--idle-timeout: a connection that sends nothing, and a reader that takes nothing, are closed; an active one is not", async () => {
+    const s = await startServe(["--idle-timeout=1", storageA]);
+    try {
+      const silent = openClient(s.base, undefined);
+      const stuck = openClient(s.base, `GET /cvmfs/${A}/${bigChunk} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      stuck.socket.pause();
+      await Promise.all([silent.connected, stuck.connected]);
+      const t0 = performance.now();
+      expect(await until(() => silent.closed, 15_000)).toBe(true);
+      expect(await until(() => stuck.closed, 15_000)).toBe(true);
+      expect(performance.now() - t0).toBeGreaterThan(900);
+      expect(silent.answer).toBe("");
+      // one that asks now and then stays, past several timeouts
+      const active = openClient(s.base, undefined);
+      await active.connected;
+      for (let i = 0; i < 12; i++) {
+        const had = active.answer.length;
+        active.socket.write(`GET /cvmfs/${A}/.cvmfspublished HTTP/1.1\r\nHost: x\r\n\r\n`);
+        expect(await until(() => active.answer.length > had && active.answer.endsWith(readFileSync(join(storageA, ".cvmfspublished"), "latin1")), 5_000)).toBe(true);
+        await Bun.sleep(400);
+      }
+      expect(active.closed).toBe(false);
+      active.socket.destroy();
+    } finally {
+      s.proc.kill("SIGKILL");
+      await s.proc.exited;
+    }
+  }, 60_000);
+
+  test("bad flags are one line: --max-connections, --max-per-client, --idle-timeout, --workers", async () => {
+    for (const [flag, value, expected] of [["--max-connections", "0", "from 1"], ["--max-per-client", "x", "from 1"], ["--idle-timeout", "-3", "from 1 to 86400"], ["--workers", "1000", "from 1 to 256"]]) {
+      const r = await cvm(["serve", storageB, "--listen", "127.0.0.1:0", flag, value], { env });
+      expect({ flag, code: r.code, line: r.stderr.split("\n")[0] }).toEqual({ flag, code: 2, line: `cvm: ${flag} '${value}': expected a whole number ${expected}` });
+    }
+  });
+
+  test("--workers 2: both loops answer on one port (SO_REUSEPORT); SIGTERM stops them all", async () => {
+    const s = await startServe(["-v", "--workers=2", storageB]);
+    const tids = new Set<string>();
+    for (let i = 0; i < 40; i++) {
+      const r = await fetch(`${s.urls.get(B)}/.cvmfspublished`, { headers: { Connection: "close" } });
+      expect(Buffer.from(await r.arrayBuffer()).equals(readFileSync(join(storageB, ".cvmfspublished")))).toBe(true);
+    }
+    for (const t of readdirSync(`/proc/${s.proc.pid}/task`)) tids.add(t);
+    expect(tids.size).toBeGreaterThan(1);
+    s.proc.kill("SIGTERM");
+    expect(await s.proc.exited).toBe(0);
+    expect(s.stderr()).toContain("with 2 workers");
+    expect(s.stderr().match(/GET \/cvmfs\/\S+\/\.cvmfspublished 200/g)?.length).toBe(40);
+  }, 30_000);
+});
+
+describe("cvm serve: small objects from memory", () => {
+  test("an object once read is answered from memory (its bytes cannot change); root files are read each time; --object-cache 0 keeps none", async () => {
+    const copy = join(work, "cache-copy", B);
+    cpSync(storageB, copy, { recursive: true });
+    const object = objects(copy).find((p) => !p.endsWith("P") && statSync(join(copy, p)).size < 64 << 10)!;
+    const bytes = readFileSync(join(copy, object));
+    const s = await startServe([copy]);
+    const plain = await startServe(["--object-cache=0", copy]);
+    try {
+      const get = async (base: string, path: string) => { const r = await fetch(`${base}/cvmfs/${B}/${path}`); return { status: r.status, body: Buffer.from(await r.arrayBuffer()) }; };
+      expect(await get(s.base, object)).toEqual({ status: 200, body: bytes });
+      expect(await get(plain.base, object)).toEqual({ status: 200, body: bytes });
+      unlinkSync(join(copy, object));
+      expect(await get(s.base, object)).toEqual({ status: 200, body: bytes });   // from memory
+      expect((await get(plain.base, object)).status).toBe(404);                  // from the storage
+      // a range and a revalidation of the kept object answer as from the file
+      const r = await fetch(`${s.base}/cvmfs/${B}/${object}`, { headers: { Range: "bytes=2-5" } });
+      expect([r.status, r.headers.get("content-range"), Buffer.from(await r.arrayBuffer())]).toEqual([206, `bytes 2-5/${bytes.length}`, bytes.subarray(2, 6)]);
+      const etag = `"${object.slice(5).replace("/", "")}"`;
+      expect((await fetch(`${s.base}/cvmfs/${B}/${object}`, { headers: { "If-None-Match": etag } })).status).toBe(304);
+      appendFileSync(join(copy, ".cvmfspublished"), "x");
+      expect((await get(s.base, ".cvmfspublished")).body).toEqual(readFileSync(join(copy, ".cvmfspublished")));
+    } finally {
+      s.proc.kill("SIGKILL");
+      plain.proc.kill("SIGKILL");
+      await Promise.all([s.proc.exited, plain.proc.exited]);
+    }
+  }, 30_000);
 });

@@ -61,7 +61,7 @@ export async function runCli(root: CvmCommand, argv: string[], version: string):
       let i = 0;
       for (; i < tokens.length && tokens[i].startsWith("-") && tokens[i] !== "--"; i++) {
         if (isHelp(tokens[i])) return printUsage(cmd, path, EXIT.ok);
-        if (cmd === root && tokens[i] === "--version") { process.stdout.write(version + "\n"); return EXIT.ok; }
+        if (cmd === root && tokens[i] === "--version") { console.log(version); return EXIT.ok; } // console.log: process.stdout would load Node's streams, most of start-up
         carried.push(tokens[i]);
         if (takesValue(tokens[i], argsDef) && i + 1 < tokens.length) carried.push(tokens[++i]);
       }

@@ -43,23 +43,31 @@ function nestingDepth(text: string, limit: number): number {
   return deepest;
 }
 
-/** Throws a CloudAnswerError naming the region's endpoint and what came back unless `a` is an EC2 answer to `a.action`. */
+/**
+ * Throws a CloudAnswerError naming the region's endpoint and what came back unless `a` is an EC2 answer to `a.action`.
+ * The document decides, not its label: moto and servers on Werkzeug/Flask send EC2's XML as text/html, which
+ * aws-cli and the SDKs accept. An answer labelled other than XML passes only if its root element is the one EC2
+ * sends (<ActionResponse>, or an error document's); an HTML page, a login portal or anything else under a non-XML
+ * label is refused for what its label says it is.
+ */
 export function checkAnswer(a: RawAnswer): void {
   const ok = a.status >= 200 && a.status < 300;
-  if (!XML_TYPE.test(a.contentType)) {
+  const labelledXml = XML_TYPE.test(a.contentType);
+  const mislabelled = (): never =>
     refuse(a, /html/i.test(a.contentType) ? "a web page, not the EC2 API (a login portal or a web interface at this endpoint?)" : `not EC2 XML`);
-  }
   let text: string;
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(a.body);
   } catch {
-    refuse(a, "not UTF-8 text");
+    return labelledXml ? refuse(a, "not UTF-8 text") : mislabelled();
   }
-  if (/<!(DOCTYPE|ENTITY)/.test(text)) refuse(a, "XML with a DOCTYPE or entity declarations, which EC2 never sends");
   const root = ROOT.exec(text)?.[1];
+  const expected = ok ? root === `${a.action}Response` : root !== undefined && ERROR_ROOTS.has(root);
+  if (!labelledXml && !expected) mislabelled();
+  if (/<!(DOCTYPE|ENTITY)/.test(text)) refuse(a, "XML with a DOCTYPE or entity declarations, which EC2 never sends");
   if (!root) refuse(a, "no XML document");
-  if (ok && root !== `${a.action}Response`) refuse(a, `<${printable(root, 60)}>, not the EC2 ${a.action}Response`);
-  if (!ok && !ERROR_ROOTS.has(root)) refuse(a, `<${printable(root, 60)}>, not an EC2 error document`);
+  if (ok && !expected) refuse(a, `<${printable(root, 60)}>, not the EC2 ${a.action}Response`);
+  if (!ok && !expected) refuse(a, `<${printable(root, 60)}>, not an EC2 error document`);
   if (!ok && !/<Code>\s*[^<\s]/.test(text)) refuse(a, "an EC2 error document that names no error code");
   if (nestingDepth(text, MAX_XML_DEPTH) > MAX_XML_DEPTH) refuse(a, `XML nested deeper than ${MAX_XML_DEPTH} levels, which no EC2 answer is`);
 }

@@ -14,6 +14,10 @@ export const HOSTILE_MODES = [
   "redirect",      // 302 to a login page
   "bad-gateway",   // 502 text/html from a proxy in front of the cloud
   "wrong-xml",     // 200 text/xml that is not the answer to the action asked
+  "html-wrong-xml",  // 200 text/html (as moto labels XML) holding XML that is not the answer asked
+  "html-deep-xml",   // 200 text/html, the right root element, then nesting 100 000 deep
+  "html-doctype",    // 200 text/html, the right root with entity declarations
+  "html-error-page", // 403 text/html: a web server's own error page, not an EC2 error document
   "deep-xml",      // the right root element, then elements nested 100 000 deep
   "doctype",       // the right root, with a DOCTYPE declaring entities (billion laughs)
   "gzip-bomb",     // 200 text/xml, Content-Encoding gzip: 64 KiB that inflate to 64 MiB
@@ -27,7 +31,8 @@ export const HOSTILE_MODES = [
 ] as const;
 export type HostileMode = (typeof HOSTILE_MODES)[number];
 
-const xml = (body: string, status = 200) => new Response(`<?xml version="1.0" encoding="UTF-8"?>\n${body}`, { status, headers: { "Content-Type": "text/xml;charset=UTF-8" } });
+const xml = (body: string, status = 200, type = "text/xml;charset=UTF-8") => new Response(`<?xml version="1.0" encoding="UTF-8"?>\n${body}`, { status, headers: { "Content-Type": type } });
+const HTML = "text/html; charset=utf-8";
 
 /** A page of DescribeInstances / DescribeImages with one item and the given token. */
 function page(action: string, n: number, token: string): Response {
@@ -100,6 +105,14 @@ export class HostileEndpoint {
         return new Response("<html><body><h1>502 Bad Gateway</h1></body></html>", { status: 502, headers: { "Content-Type": "text/html" } });
       case "wrong-xml":
         return xml(`<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>oops</Name></ListBucketResult>`);
+      case "html-wrong-xml":
+        return xml(`<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>oops</Name></ListBucketResult>`, 200, HTML);
+      case "html-deep-xml":
+        return xml(`${root}${"<a>".repeat(100_000)}${"</a>".repeat(100_000)}</${action}Response>`, 200, HTML);
+      case "html-doctype":
+        return xml(`<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">]>${root}<requestId>&a;</requestId></${action}Response>`, 200, HTML);
+      case "html-error-page":
+        return new Response("<html><head><title>403 Forbidden</title></head><body><h1>Forbidden</h1><p>Code: 403</p></body></html>", { status: 403, headers: { "Content-Type": HTML } });
       case "deep-xml":
         return xml(`${root}${"<a>".repeat(100_000)}${"</a>".repeat(100_000)}</${action}Response>`);
       case "doctype":

@@ -22,6 +22,7 @@ export interface Ec2DoubleOptions {
   instanceLimit?: number;      // quota: RunInstances beyond it fails with InstanceLimitExceeded
   throttle?: boolean;          // every request answered with RequestLimitExceeded (HTTP 503)
   silent?: boolean;            // accept requests and never answer
+  contentType?: string;        // the label on every answer [text/xml;charset=UTF-8]; moto and Flask-based clouds say text/html; charset=utf-8
 }
 
 interface Instance { userData?: string; looks: number; unknownFor: number; reason?: { code: string; message: string }; id: string; reservation: string; image: string; state: string; type: string; key: string; group: string; dns: string; launch: string; index: number; tags: Record<string, string>; }
@@ -76,11 +77,11 @@ export class Ec2Double {
       this.requests.push({ action, params });
       if (this.o.throttle) throw new Ec2Error("RequestLimitExceeded", "Request limit exceeded.", 503);
       const xml = this.dispatch(action, params);
-      return new Response(`<?xml version="1.0" encoding="UTF-8"?>\n${xml}`, { headers: { "Content-Type": "text/xml;charset=UTF-8" } });
+      return new Response(`<?xml version="1.0" encoding="UTF-8"?>\n${xml}`, { headers: { "Content-Type": this.o.contentType ?? "text/xml;charset=UTF-8" } });
     } catch (err) {
       const e = err instanceof Ec2Error ? err : new Ec2Error("InternalError", (err as Error).message, 500);
       return new Response(`<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${e.code}</Code><Message>${esc(e.message)}</Message></Error></Errors><RequestID>${hex(8)}</RequestID></Response>`,
-        { status: e.status, headers: { "Content-Type": "text/xml;charset=UTF-8" } });
+        { status: e.status, headers: { "Content-Type": this.o.contentType ?? "text/xml;charset=UTF-8" } });
     }
   }
 

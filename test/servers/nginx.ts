@@ -28,6 +28,10 @@ export interface NginxOptions {
   extraConfig?: string;
   /** Start deadline (default 20 s). */
   startTimeoutMs?: number;
+  /** worker_processes (default 1). */
+  workers?: number;
+  /** worker_connections (default 1024). */
+  workerConnections?: number;
 }
 
 /** One request as nginx logged it. */
@@ -99,7 +103,7 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   let server: ServerProcess | undefined;
   for (let attempt = 1; !server; attempt++) {
     const port = options.port ?? (await freePort());
-    writeFileSync(join(dir, "nginx.conf"), config(dir, port, options.extraConfig ?? ""));
+    writeFileSync(join(dir, "nginx.conf"), config(dir, port, options.extraConfig ?? "", options.workers ?? 1, options.workerConnections ?? 1024));
     const candidate = new ServerProcess({
       name: "nginx",
       argv: [binary, "-p", `${dir}/`, "-c", join(dir, "nginx.conf"), "-e", join(dir, "error.log")],
@@ -152,19 +156,19 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   };
 }
 
-function config(dir: string, port: number, extra: string): string {
+function config(dir: string, port: number, extra: string, workers: number, workerConnections: number): string {
   const path = (p: string) => quote(join(dir, p));
   return `# written by test/servers/nginx.ts
 ${process.getuid?.() === 0 ? "user root root; # the storage is in the test's 0700 temp dirs" : ""}
 daemon off;
 master_process on;
-worker_processes 1;
+worker_processes ${workers};
 pid ${path("nginx.pid")};
 lock_file ${path("nginx.lock")};
 error_log ${path("error.log")} info;
 
 events {
-  worker_connections 1024;
+  worker_connections ${workerConnections};
 }
 
 http {

@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, readlinkSync } from "node:fs";
 import { CvmError } from "../../cli/errors";
 import { beneath } from "./openat2";
 import { readFull } from "../../sys/read-full";
@@ -8,7 +8,10 @@ import { readFull } from "../../sys/read-full";
 const O_PATH = 0o10000000;
 
 /** A regular file inside a storage, open for reading. */
-export interface OpenFile { fd: number; size: number; mtimeMs: number; }
+export interface OpenFile { fd: number; size: number; mtimeMs: number; version: string; }
+
+/** What changes whenever the file's content may have: the inode (a file renamed over it), size, mtime, ctime. */
+const versionOf = (st: { ino: number; size: number; mtimeMs: number; ctimeMs: number }) => `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 
 /** Opens a storage's files, as openInside does; with openat2 when the kernel has it (one system call), else by hand. */
 export function fileOpener(root: string): { open: (rel: string) => OpenFile | undefined; close: () => void } {
@@ -23,7 +26,7 @@ export function fileOpener(root: string): { open: (rel: string) => OpenFile | un
       if (fd < 0) return undefined; // absent, leading outside (EXDEV), a loop, no permission: all 404
       try {
         const st = fstatSync(fd);
-        if (st.isFile()) return { fd, size: st.size, mtimeMs: st.mtimeMs };
+        if (st.isFile()) return { fd, size: st.size, mtimeMs: st.mtimeMs, version: versionOf(st) };
       } catch { /* below */ }
       closeSync(fd);
       return undefined;
@@ -54,7 +57,7 @@ export function openInside(root: string, rel: string): OpenFile | undefined {
     if (!st.isFile()) return undefined;
     if (!readlinkSync(`/proc/self/fd/${handle}`).startsWith(root + "/")) return undefined;
     const fd = openSync(`/proc/self/fd/${handle}`, constants.O_RDONLY);
-    return { fd, size: st.size, mtimeMs: st.mtimeMs };
+    return { fd, size: st.size, mtimeMs: st.mtimeMs, version: versionOf(st) };
   } catch {
     return undefined;
   } finally {
@@ -71,46 +74,6 @@ export function readWhole(f: OpenFile): Buffer {
   } finally {
     closeSync(f.fd);
   }
-}
-
-const PIECE = 1 << 20;
-
-/**
- * Bytes [start, end) of a big file as a stream, a MiB at a time, closing the
- * file at the end, on error, or when the client goes away. Reads are
- * synchronous (from the page cache, a MiB is a fraction of a millisecond), so
- * the descriptor is never closed under a read in flight.
- */
-export function streamRange(f: OpenFile, start: number, end: number): ReadableStream<Uint8Array> {
-  let at = start;
-  let open = true;
-  const close = () => {
-    if (open) { open = false; closeSync(f.fd); }
-  };
-  return new ReadableStream<Uint8Array>({
-    pull(controller) {
-      if (!open) return;
-      try {
-        const want = Math.min(PIECE, end - at);
-        const buf = Buffer.allocUnsafe(want);
-        const n = want > 0 ? readSync(f.fd, buf, 0, want, at) : 0;
-        if (n === 0) {
-          close();
-          // shorter than announced: end the response short rather than pad it, the client sees the length mismatch
-          if (at < end) controller.error(new Error("the file shrank while it was being sent"));
-          else controller.close();
-          return;
-        }
-        at += n;
-        controller.enqueue(buf.subarray(0, n));
-        if (at >= end) { close(); controller.close(); }
-      } catch (err) {
-        close();
-        controller.error(err);
-      }
-    },
-    cancel: close,
-  }, { highWaterMark: 0 });
 }
 
 /** The check above needs /proc (to learn where an opened handle really is); refuse to start without it. */
