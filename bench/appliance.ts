@@ -51,7 +51,7 @@ try {
       const agent = (performance.now() - t0) / 1000;
       await g.waitFor(/\[pilot\.sh\] .* ended: exit 0/, 300_000);
       const pilot = (performance.now() - t0) / 1000;
-      const ready = await g.waitFor(/cvm-boot: ready at .* RAM used (\d+) of (\d+) MiB/, 300_000);
+      const ready = await g.waitFor(/cvm-boot: ready at .*RAM used (\d+) of (\d+) MiB/, 300_000);
       const ram = /RAM used (\d+) of (\d+) MiB/.exec(ready)!;
       const cvmAt = Number(/cvm-boot: cvm \S+ started at ([\d.]+) s/.exec(ready)![1]);
       await g.powersOff(120_000);
