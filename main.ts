@@ -28,6 +28,7 @@ const main: CvmCommand = {
     regions: () => import("./commands/regions").then((m) => m.default),
     run: () => import("./commands/run").then((m) => m.default),
     terminate: () => import("./commands/terminate").then((m) => m.default),
+    console: () => import("./commands/console").then((m) => m.default),
     template: () => import("./commands/template").then((m) => m.default),
     agent: () => import("./commands/agent").then((m) => m.default),
     mount: () => import("./commands/mount").then((m) => m.default),

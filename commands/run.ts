@@ -25,6 +25,7 @@ export default defineCommand({
     "client-token": { type: "string", description: "Idempotency token: re-running with it starts nothing twice" },
     wait: { type: "boolean", description: "Wait until all are running; print them as they ended up" },
     "dry-run": { type: "boolean", description: "Print the requests and user_data; call nothing" },
+    context: { type: "string", description: "The local region: user_data from the metadata service (imds) or an OpenNebula context disk (disk) [imds]", valueHint: "imds|disk" },
     ...regionArgs,
     ...outputArgs,
   },
@@ -41,6 +42,8 @@ export default defineCommand({
     const minCount = args.min ? positiveInteger(args.min, "min") : undefined;
     if (minCount && minCount > count) throw new UsageError(`--min ${minCount} is more than the ${count} instances asked for`);
     const regions = await selectedRegions(args, rawArgs);
+    if (args.context !== undefined && args.context !== "imds" && args.context !== "disk") throw new UsageError(`--context '${args.context}': expected imds or disk`);
+    if (args.context !== undefined && regions.some((r) => !r.local)) throw new UsageError("--context is for the local region (--region local)");
 
     // user_data per region (a template sees the region's own variables), all of it checked before any call
     const set = Object.fromEntries(keyValues(rawArgs, "set"));
@@ -54,7 +57,7 @@ export default defineCommand({
     }
     const packed = texts.map(packUserData);
     const targets = regions.map((region, i) => ({ region, userData: packed[i].bytes }));
-    const request = { image: args.image, count, minCount, instanceType: args.type, group: args.group, key: args.key, kernel: args.kernel, tags: keyValues(rawArgs, "tag"), clientToken: args["client-token"] };
+    const request = { image: args.image, count, minCount, instanceType: args.type, group: args.group, key: args.key, kernel: args.kernel, tags: keyValues(rawArgs, "tag"), clientToken: args["client-token"], context: args.context as "imds" | "disk" | undefined };
 
     if (args["dry-run"]) {
       const { runInput } = await import("../src/cloud/launch");

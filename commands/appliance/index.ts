@@ -5,5 +5,7 @@ export default defineCommand({
   subCommands: {
     build: () => import("./build").then((m) => m.default),
     boot: () => import("./boot").then((m) => m.default),
+    register: () => import("./register").then((m) => m.default),
+    imds: () => import("./imds").then((m) => m.default),
   },
 });

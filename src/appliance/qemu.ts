@@ -15,9 +15,18 @@ export interface GuestSpec {
   cpu?: string;               // the CPU model [max]
   append?: string;            // kernel arguments (initrd format only: raw and iso have theirs baked in)
   disks?: { file: string; cdrom?: boolean; readonly?: boolean }[];  // context disks, scratch disks
-  /** Guest addresses forwarded to host ports; with `restrict`, nothing else is reachable. */
-  forwards?: { guest: string; port: number; hostPort: number }[];
+  /**
+   * Guest addresses forwarded to host ports, or to a command qemu starts for
+   * each connection (its stdin and stdout are the connection); with
+   * `restrict`, nothing else is reachable.
+   */
+  forwards?: ({ guest: string; port: number; hostPort: number } | { guest: string; port: number; command: string[] })[];
   restrict?: boolean;
+  /** The user network's address range (CIDR), and the first address its DHCP gives [qemu's 10.0.2.0/24, .15]. */
+  network?: { net: string; dhcpStart?: string };
+  qmp?: string;               // a QMP socket (power-down, quit)
+  pidFile?: string;
+  daemonize?: boolean;        // qemu detaches once the guest is set up (needs `serial`)
   serial?: string;            // a file for the console; default: qemu's stdio
   snapshot?: boolean;         // writes to the raw image are kept in memory, not in the file
   extra?: string[];
@@ -42,11 +51,21 @@ export function guestArgv(s: GuestSpec): string[] {
   for (const d of s.disks ?? []) {
     argv.push("-drive", d.cdrom ? `file=${d.file},format=raw,media=cdrom,readonly=on` : `file=${d.file},format=raw,if=virtio${d.readonly ? ",readonly=on" : ""}`);
   }
-  const fwd = (s.forwards ?? []).map((f) => `,guestfwd=tcp:${f.guest}:${f.port}-cmd:busybox nc 127.0.0.1 ${f.hostPort}`).join("");
-  argv.push("-netdev", `user,id=net0${s.restrict ? ",restrict=on" : ""}${fwd}`, "-device", "virtio-net-pci,netdev=net0");
+  // qemu's option syntax doubles a comma inside a value
+  const fwd = (s.forwards ?? []).map((f) => `,guestfwd=tcp:${f.guest}:${f.port}-cmd:${("command" in f ? shellWords(f.command) : `busybox nc 127.0.0.1 ${f.hostPort}`).replace(/,/g, ",,")}`).join("");
+  const net = s.network ? `,net=${s.network.net}${s.network.dhcpStart ? `,dhcpstart=${s.network.dhcpStart}` : ""}` : "";
+  argv.push("-netdev", `user,id=net0${net}${s.restrict ? ",restrict=on" : ""}${fwd}`, "-device", "virtio-net-pci,netdev=net0");
   argv.push("-device", "virtio-rng-pci");
-  argv.push("-serial", s.serial ? `file:${s.serial}` : "stdio");
+  argv.push("-serial", s.serial ? `file:${s.serial.replace(/,/g, ",,")}` : "stdio");
+  if (s.qmp) argv.push("-qmp", `unix:${s.qmp.replace(/,/g, ",,")},server=on,wait=off`);
+  if (s.pidFile) argv.push("-pidfile", s.pidFile);
+  if (s.daemonize) argv.push("-daemonize");
   return [...argv, ...(s.extra ?? [])];
+}
+
+/** Words for the `sh -c` qemu runs a guestfwd command with: each single-quoted. */
+function shellWords(words: string[]): string {
+  return words.map((w) => "'" + w.replaceAll("'", "'\\''") + "'").join(" ");
 }
 
 /** The command a person types to try an image (printed by `cvm appliance build`). */

@@ -15,6 +15,7 @@ export interface LaunchRequest {
   kernel?: string;
   tags: [string, string][];
   clientToken?: string;       // the same token re-runs the same launch without starting it twice
+  context?: "imds" | "disk";  // the local region: user_data from its metadata service or a context disk
 }
 
 /** A region to launch in and the user data rendered for it (templates may use its own variables). */
@@ -50,7 +51,9 @@ export async function launch(targets: LaunchTarget[], r: LaunchRequest): Promise
   const { RunInstancesCommand } = await import("@aws-sdk/client-ec2");
   const base = r.clientToken ?? randomUUID();
   const userData = new Map(targets.map((t) => [t.region.name, t.userData]));
-  const { rows, failures } = await fanOut(targets.map((t) => t.region), (region) => withClient(region, async (client) => {
+  const { rows, failures } = await fanOut(targets.map((t) => t.region), async (region) => region.local
+    ? (await import("./local/region")).launchLocal(region, { image: r.image, count: r.count, instanceType: r.instanceType, key: r.key, tags: r.tags, userData: userData.get(region.name)!, context: r.context ?? "imds" })
+    : withClient(region, async (client) => {
     const token = targets.length > 1 ? `${base}-${region.name}` : base;
     const data = userData.get(region.name)!;
     if (!region.onePerCall) return instanceRows(region.name, await client.send(new RunInstancesCommand(runInput(region, r, data, r.count, token)), sendOptions()));
@@ -89,6 +92,16 @@ async function pollStates(region: Region, ids: string[]): Promise<InstanceRow[]>
  * capacity, or still pending), or per region whose polling failed.
  */
 export async function waitRunning(regions: Region[], launched: InstanceRow[], o: { intervalMs: number; timeoutMs: number; onProgress?: (running: number, total: number) => void }): Promise<{ instances: InstanceRow[]; failures: RegionFailure[] }> {
+  if (regions.some((r) => r.local)) {
+    // the local region's guests are waited on until their agents report (src/cloud/local), the clouds' as below
+    const { waitLocal } = await import("./local/region");
+    const clouds = regions.filter((r) => !r.local);
+    const [local, other] = await Promise.all([
+      waitLocal(launched.filter((i) => i.region === "local"), { ...o, intervalMs: Math.min(o.intervalMs, 500) }),
+      clouds.length ? waitRunning(clouds, launched.filter((i) => i.region !== "local"), { ...o, onProgress: undefined }) : { instances: [], failures: [] },
+    ]);
+    return { instances: [...local.instances, ...other.instances], failures: [...local.failures, ...other.failures] };
+  }
   const deadline = Date.now() + o.timeoutMs;
   const failures: RegionFailure[] = [];
   const givenUp = new Set<string>();

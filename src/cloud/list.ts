@@ -25,7 +25,7 @@ function imageFilters(f: ListFilters): Filter[] {
 
 /** Instances of every region, all pages. */
 export function listInstances(regions: Region[], f: ListFilters) {
-  return fanOut(regions, (region) => withClient(region, async (client) => {
+  return fanOut(regions, async (region) => region.local ? (await import("./local/region")).listLocalInstances(f) : withClient(region, async (client) => {
     const { DescribeInstancesCommand } = await import("@aws-sdk/client-ec2");
     const filters = instanceFilters(f);
     return allPages(async (token) => {
@@ -37,7 +37,7 @@ export function listInstances(regions: Region[], f: ListFilters) {
 
 /** Images of every region, all pages. */
 export function listImages(regions: Region[], f: ListFilters) {
-  return fanOut(regions, (region) => withClient(region, async (client) => {
+  return fanOut(regions, async (region) => region.local ? (await import("./local/region")).listLocalImages() : withClient(region, async (client) => {
     const { DescribeImagesCommand } = await import("@aws-sdk/client-ec2");
     const filters = imageFilters(f);
     return allPages(async (token) => {

@@ -15,9 +15,13 @@ export interface Region {
   defaults: { instanceType?: string; key?: string; group?: string; kernel?: string };
   onePerCall: boolean;               // the cloud starts one VM per RunInstances (OpenNebula econe-server)
   variables: Record<string, string>; // template variables of this region (UPPERCASE keys of its section)
+  /** The built-in region `local`: guests booted with qemu on this machine; host ports they reach (forward = …). */
+  local?: { forwards: number[] };
 }
 
-const KEYS = ["endpoint", "signature_version", "region", "profile", "access_key", "secret_key", "instance_type", "key", "group", "kernel", "one_vm_per_call"] as const;
+const KEYS = ["endpoint", "signature_version", "region", "profile", "access_key", "secret_key", "instance_type", "key", "group", "kernel", "one_vm_per_call", "forward"] as const;
+/** What a [local] section may set: the cloud settings make no sense for qemu on this machine. */
+const LOCAL_KEYS = ["instance_type", "key", "forward"];
 /** A key in UPPERCASE is a template variable: PANDA_QUEUE = CERN-PROD. */
 const VARIABLE = /^[A-Z][A-Z0-9_]*$/;
 
@@ -64,6 +68,26 @@ function checkEndpoint(value: string, where: string): string {
   return value;
 }
 
+/**
+ * The built-in region `local` (src/cloud/local): appliances booted with qemu
+ * here. ${HOST} is where a guest reaches this machine's forwarded ports.
+ */
+function builtInLocal(): Region {
+  return {
+    name: "local", signatureVersion: 4, signingRegion: "local", credentials: { kind: "chain" }, defaults: {}, onePerCall: false,
+    variables: { HOST: LOCAL_HOST_ADDRESS }, local: { forwards: [] },
+  };
+}
+export const LOCAL_HOST_ADDRESS = "169.254.0.1";
+
+function forwardPorts(v: string, where: string): number[] {
+  return v.split(",").map((p) => p.trim()).filter(Boolean).map((p) => {
+    const n = Number(p);
+    if (!/^\d+$/.test(p) || n < 1 || n > 65535) throw new UsageError(`${where}: '${p}': expected port numbers from 1 to 65535, comma-separated`);
+    return n;
+  });
+}
+
 /** Template variables every region gives (templates.ts), and where from. */
 const FROM_REGION: Record<string, string> = { REGION: "the region's name", INSTANCE_TYPE: "instance_type", KEY: "key", GROUP: "group", KERNEL: "kernel" };
 
@@ -83,7 +107,7 @@ function classifyKey(k: string, v: unknown, where: (k?: string) => string): "set
 export function loadRegions(o: { file?: string; awsRegion?: string; env?: NodeJS.ProcessEnv } = {}): Region[] {
   const env = o.env ?? process.env;
   const file = o.file ?? regionsFile(env);
-  const regions = new Map<string, Region>([["EC2", builtInEc2(o.awsRegion, env)]]);
+  const regions = new Map<string, Region>([["EC2", builtInEc2(o.awsRegion, env)], ["local", builtInLocal()]]);
   let text: string;
   try {
     text = readFileSync(file, "utf8");
@@ -103,6 +127,16 @@ export function loadRegions(o: { file?: string; awsRegion?: string; env?: NodeJS
     }
     const base = regions.get(name) ?? { ...builtInEc2(undefined, env), name, signingRegion: "us-east-1" };
     const r: Region = { ...base, defaults: { ...base.defaults }, variables: { ...base.variables, ...variables } };
+    if (r.local) {
+      const other = Object.keys(values).find((k) => !LOCAL_KEYS.includes(k));
+      if (other) throw new UsageError(`${where(other)}: not a setting of the local region; it takes ${LOCAL_KEYS.join(", ")} and template variables`);
+      if (values.forward !== undefined) r.local = { forwards: forwardPorts(values.forward, where("forward")) };
+      if (values.instance_type) r.defaults.instanceType = values.instance_type;
+      if (values.key) r.defaults.key = values.key;
+      regions.set(name, r);
+      continue;
+    }
+    if (values.forward !== undefined) throw new UsageError(`${where("forward")}: only the local region forwards ports`);
     if (values.endpoint !== undefined) r.endpoint = checkEndpoint(values.endpoint, where("endpoint"));
     else if (name !== "EC2") throw new UsageError(`${where()}: no endpoint; expected endpoint = https://host:port/path`);
     if (values.signature_version !== undefined) {

@@ -2,7 +2,8 @@ import { sendOptions, withClient } from "./ec2";
 import type { Region } from "./regions";
 
 /** Instance IDs of a reservation (terminate --all-from r-…). */
-export function instancesOfReservation(region: Region, reservation: string): Promise<string[]> {
+export async function instancesOfReservation(region: Region, reservation: string): Promise<string[]> {
+  if (region.local) return (await import("./local/region")).localReservation(reservation);
   return withClient(region, async (client) => {
     const { DescribeInstancesCommand } = await import("@aws-sdk/client-ec2");
     const out = await client.send(new DescribeInstancesCommand({ Filters: [{ Name: "reservation-id", Values: [reservation] }] }), sendOptions());
@@ -10,7 +11,8 @@ export function instancesOfReservation(region: Region, reservation: string): Pro
   });
 }
 
-export function terminateInstances(region: Region, ids: string[]): Promise<{ id: string; from: string; to: string }[]> {
+export async function terminateInstances(region: Region, ids: string[]): Promise<{ id: string; from: string; to: string }[]> {
+  if (region.local) return (await import("./local/region")).terminateLocal(ids);
   return withClient(region, async (client) => {
     const { TerminateInstancesCommand } = await import("@aws-sdk/client-ec2");
     const out = await client.send(new TerminateInstancesCommand({ InstanceIds: ids }), sendOptions());
