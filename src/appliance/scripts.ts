@@ -83,7 +83,7 @@ fi
 grep -q " /run " /proc/mounts || mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 {
   echo "::once:/usr/bin/cvm appliance boot"
-  echo "::respawn:/sbin/acpid -f -a /etc/acpid.conf"
+  echo "::respawn:/sbin/acpid -f -c / -a /etc/acpid.conf"
   [ -n "$shell" ] && echo "::askfirst:-/bin/sh"
   echo "::ctrlaltdel:/sbin/poweroff"
   echo "::shutdown:/bin/sync"
@@ -113,5 +113,9 @@ esac
 exit 0
 `;
 
-/** busybox acpid: the power button (a cloud's or qemu's "power down") powers off cleanly. */
+/**
+ * busybox acpid: the power button (a cloud's or qemu's "power down") powers off cleanly.
+ * acpid runs an action as "./ACTION" from its directory (-c, else /etc/acpi, which the
+ * image lacks: acpid died at start), hence `-c /` for the absolute path here.
+ */
 export const ACPID_CONF = "PWRF /sbin/poweroff\n";

@@ -1,6 +1,5 @@
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
-import { userInfo } from "node:os";
 import { join } from "node:path";
 import { CvmError } from "../../cli/errors";
 import { accel, guestArgv } from "../../appliance/qemu";
@@ -27,6 +26,9 @@ export interface LocalLaunch {
   userData: Uint8Array; context: "imds" | "disk";
 }
 
+/** The owner column: this machine's user (the region's only account). */
+const owner = () => process.env.USER || String(process.getuid?.() ?? "-");
+
 /** Each guest gets an address of its own (each has its own network, but ls should tell them apart). */
 function addressFor(seq: number): string {
   return `169.254.${1 + Math.floor(seq / 200) % 168}.${10 + (seq % 200)}`;
@@ -52,7 +54,7 @@ function checkMachine(count: number, memoryMiB: number, typeName: string): void 
 function row(r: InstanceRecord): InstanceRow {
   const { state, reason } = instanceState(r);
   return {
-    region: "local", id: r.id, reservation: r.reservation, owner: userInfo().username, group: "-", image: r.image, dns: r.address,
+    region: "local", id: r.id, reservation: r.reservation, owner: owner(), group: "-", image: r.image, dns: r.address,
     state, reason, key: r.key || "-", index: r.index, type: r.type, launched: r.launched, tags: r.tags,
   };
 }
@@ -126,7 +128,7 @@ export async function listLocalInstances(f: ListFilters): Promise<InstanceRow[]>
 
 export async function listLocalImages(): Promise<ImageRow[]> {
   return listImageRecords().flatMap((i) => {
-    const machine: ImageRow = { region: "local", id: i.id, location: i.file, state: "available", visibility: "private", arch: "x86_64", type: "machine", name: i.name, owner: userInfo().username };
+    const machine: ImageRow = { region: "local", id: i.id, location: i.file, state: "available", visibility: "private", arch: "x86_64", type: "machine", name: i.name, owner: owner() };
     return i.format === "initrd" ? [machine, { ...machine, id: i.id.replace(/^ami-/, "aki-"), location: join(i.dir, "vmlinuz"), type: "kernel" }] : [machine];
   });
 }
