@@ -15,7 +15,7 @@ export default defineCommand({
     const pairs = (o: Record<string, string | undefined>) => Object.entries(o).map(([k, v]) => `${k}=${v}`).join(",") || "-";
     if (args.json) return printJson(regions.map((r) => ({ ...r, credentials: credentials(r) })));
     printTable(["NAME", "ENDPOINT", "SIGNATURE", "REGION", "CREDENTIALS", "DEFAULTS", "VARIABLES"], regions.map((r) => [
-      r.name, r.endpoint ?? "(AWS)", `v${r.signatureVersion}`, r.signingRegion, credentials(r), pairs(r.defaults), pairs(r.variables),
+      r.name, r.endpoint ?? (r.local ? `(qemu here${r.local.forwards.length ? `, forward ${r.local.forwards.join(",")}` : ""})` : "(AWS)"), ...(r.local ? ["-", "-", "-"] : [`v${r.signatureVersion}`, r.signingRegion, credentials(r)]), pairs(r.defaults), pairs(r.variables),
     ]), !!args.headers);
   },
 });

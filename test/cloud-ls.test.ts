@@ -58,9 +58,10 @@ describe("cvm regions / cvm ls against EC2 Query API doubles", () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split("\n").map((l) => l.split("\t"));
     expect(lines[0]).toEqual(["NAME", "ENDPOINT", "SIGNATURE", "REGION", "CREDENTIALS", "DEFAULTS", "VARIABLES"]);
-    expect(lines.map((l) => l[0])).toEqual(["NAME", "EC2", "CERN", "ONE", "DOWN"]);
-    expect(lines[2]).toEqual(["CERN", v4.url, "v4", "cern-1", "keys:AKV4", "instanceType=m1.large", "PANDA_QUEUE=CERN-PROD"]);
-    expect(lines[3]).toEqual(["ONE", v2.url, "v2", "us-east-1", "keys:AKV2", "-", "-"]);
+    expect(lines.map((l) => l[0])).toEqual(["NAME", "EC2", "local", "CERN", "ONE", "DOWN"]);
+    expect(lines[2]).toEqual(["local", "(qemu here)", "-", "-", "-", "-", "HOST=169.254.0.1"]);
+    expect(lines[3]).toEqual(["CERN", v4.url, "v4", "cern-1", "keys:AKV4", "instanceType=m1.large", "PANDA_QUEUE=CERN-PROD"]);
+    expect(lines[4]).toEqual(["ONE", v2.url, "v2", "us-east-1", "keys:AKV2", "-", "-"]);
     expect(r.stdout).not.toContain("secret");
   });
 
