@@ -199,7 +199,7 @@ describe("cvm regions / cvm ls against EC2 Query API doubles", () => {
       writeRegions(`[X]\nendpoint = http://h/\nsignatur_version = 2\n`);
       const typo = await cvm(["regions"], { env });
       expect(typo.code).toBe(2);
-      expect(typo.stderr.split("\n")[0]).toBe(`cvm: ${join(work, "config", "regions.ini")}: [X]: unknown key 'signatur_version'; expected one of endpoint, signature_version, region, profile, access_key, secret_key, instance_type, key, group, kernel, one_vm_per_call, or a template variable in UPPERCASE (PANDA_QUEUE = …)`);
+      expect(typo.stderr.split("\n")[0]).toBe(`cvm: ${join(work, "config", "regions.ini")}: [X]: unknown key 'signatur_version'; expected one of endpoint, signature_version, region, profile, access_key, secret_key, instance_type, key, group, kernel, one_vm_per_call, forward, or a template variable in UPPERCASE (PANDA_QUEUE = …)`);
       writeRegions(`[X]\nendpoint = http://h/\nsignature_version = 3\n`);
       expect((await cvm(["regions"], { env })).stderr.split("\n")[0]).toBe(`cvm: ${join(work, "config", "regions.ini")}: [X] signature_version: '3': expected 2 or 4`);
     } finally {
