@@ -207,7 +207,7 @@ describe("cvm regions / cvm ls against EC2 Query API doubles", () => {
     }
     const unknown = await cvm(["ls", "--region", "NOWHERE"], { env });
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr.split("\n")[0]).toMatch(/^cvm: unknown region 'NOWHERE'; known: EC2, CERN, ONE, DOWN/);
+    expect(unknown.stderr.split("\n")[0]).toMatch(/^cvm: unknown region 'NOWHERE'; known: EC2, local, CERN, ONE, DOWN/);
   });
 });
 
