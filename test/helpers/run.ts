@@ -22,6 +22,6 @@ export async function run(argv: string[], opts: { env?: Record<string, string | 
 export const cvm = (args: string[], opts: Parameters<typeof run>[1] = {}) => run([CVM, ...args], opts);
 
 /** Environment without the X509_* variables of whoever runs the tests. */
-export function cleanEnv(extra: Record<string, string> = {}): Record<string, string | undefined> {
+export function cleanEnv(extra: Record<string, string | undefined> = {}): Record<string, string | undefined> {
   return { X509_USER_CERT: undefined, X509_USER_KEY: undefined, X509_USER_PROXY: undefined, X509_CERT_DIR: undefined, ...extra };
 }

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { CvmError } from "../../cli/errors";
@@ -29,9 +29,23 @@ export interface LocalLaunch {
 /** The owner column: this machine's user (the region's only account). */
 const owner = () => process.env.USER || String(process.getuid?.() ?? "-");
 
-/** Each guest gets an address of its own (each has its own network, but ls should tell them apart). */
-function addressFor(seq: number): string {
-  return `169.254.${1 + Math.floor(seq / 200) % 168}.${10 + (seq % 200)}`;
+/**
+ * Each guest gets an address of its own (each has its own network, but ls
+ * should tell them apart): the next number claimed by creating its file
+ * exclusively, so that two runs at once never take the same one.
+ */
+function claimAddress(): string {
+  const dir = join(instancesDir(), "addresses");
+  mkdirSync(dir, { recursive: true });
+  for (let seq = readdirSync(dir).length; ; seq++) {
+    try {
+      closeSync(openSync(join(dir, String(seq)), "wx"));
+    } catch (err) {
+      if ((err as { code?: string }).code === "EEXIST") continue;
+      throw err;
+    }
+    return `169.254.${1 + (Math.floor(seq / 200) % 168)}.${10 + (seq % 200)}`;
+  }
 }
 
 function availableMiB(): number {
@@ -107,12 +121,11 @@ export async function launchLocal(region: Region, o: LocalLaunch): Promise<Insta
   checkMachine(o.count, type.memoryMiB, type.name);
   mkdirSync(instancesDir(), { recursive: true, mode: 0o700 });
   const reservation = newId("r");
-  let seq = readdirSync(instancesDir()).length;
   const rows: InstanceRow[] = [];
   for (let index = 0; index < o.count; index++) {
     const r: InstanceRecord = {
       id: newId("i"), reservation, image: image.id, type: type.name, index, launched: new Date().toISOString(), cpus: type.cpus, memoryMiB: type.memoryMiB,
-      address: addressFor(seq++), context: o.context, key: o.key ?? region.defaults.key ?? "", tags: Object.fromEntries(o.tags),
+      address: claimAddress(), context: o.context, key: o.key ?? region.defaults.key ?? "", tags: Object.fromEntries(o.tags),
     };
     startGuest(region, image, r, o, process.execPath);
     rows.push(row(r));
