@@ -58,7 +58,7 @@ function checkMachine(count: number, memoryMiB: number, typeName: string): void 
   if (!Bun.which("qemu-system-x86_64")) throw new CvmError("qemu-system-x86_64 not found; the local region boots guests with it (apt-get install qemu-system-x86)");
   const need = count * memoryMiB, free = availableMiB() - MEMORY_RESERVE_MIB;
   if (need > free) throw new CvmError(`${count} × ${typeName} need ${need} MiB of RAM; this machine has ${Math.max(free, 0)} MiB available (keeping ${MEMORY_RESERVE_MIB} MiB for itself)`);
-  if (accel() === "kvm") {
+  if (accel().startsWith("kvm")) {
     const flags = /^flags\s*:(.*)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1].split(/\s+/) ?? [];
     const lacking = ["sse4_2", "popcnt"].filter((f) => !flags.includes(f));
     if (lacking.length) throw new CvmError(`CVM_QEMU_ACCEL=kvm: this CPU lacks ${lacking.join(" ")}, which cvm in the guest needs; unset CVM_QEMU_ACCEL to emulate (TCG)`);
