@@ -88,7 +88,8 @@ export default defineCommand({
       const { log } = await import("../src/cli/log");
       log.debug(`client token: ${result.clientToken} (re-run with --client-token ${result.clientToken} to retry without starting twice)`);
     }
-    const running = instances.filter((i) => i.state === "running").length;
+    // a local guest whose contextualization failed runs, but did not do its work
+    const running = instances.filter((i) => i.state === "running" && !i.reason.startsWith("contextualization failed")).length;
     const summary = [
       result.failures.length ? `${result.failures.length} of ${regions.length} region(s) failed` : "",
       args.wait && instances.length ? `${instances.length - running} of ${instances.length} instance(s) not running` : "",

@@ -158,6 +158,21 @@ describe.skipIf(!CAN_BOOT)("guests of the local region (qemu, TCG)", () => {
     }
   }, 2 * BOOT_MS);
 
+  test("--wait on a guest whose contextualization fails: exit 1 and the failed step's line; ls says running with the reason", async () => {
+    const ud = join(work, "dead-repo.ini");
+    writeFileSync(ud, `[cernvm]\nextra_repositories = ${FQRN}|http://169.254.0.1:9/cvmfs/${FQRN}|${Buffer.from(readFileSync(join(repo.keys, `${FQRN}.pub`))).toString("base64")}\n[cvmfs]\nCVMFS_HTTP_PROXY = DIRECT\nCVMFS_TIMEOUT = 2\nCVMFS_TIMEOUT_DIRECT = 2\n`);
+    const r = await local(["run", ami, "--user-data", ud, "--wait", "--json"]);
+    try {
+      const [{ id }] = JSON.parse(r.stdout).instances as { id: string }[];
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^cvm: local: ${id}: step mount ${FQRN.replace(/\./g, "\\.")}: failed: .* \\(failed at [\\d.]+ s: the agent exited 1 .*\\)\n$`));
+      const row = (await lsRows()).find((x) => x.id === id)!;
+      expect([row.state, row.reason]).toEqual(["running", expect.stringMatching(/^contextualization failed: step mount /)]);
+    } finally {
+      killGuests();
+    }
+  }, BOOT_MS);
+
   test("a guest whose qemu is killed is shown as died, never running; terminate then cleans it up", async () => {
     const r = await local(["run", ami, "--json"]);
     expect(r.code).toBe(0);

@@ -20,6 +20,9 @@ import { instanceType } from "./types";
 export const GUEST_NET = "169.254.0.0/16";
 export const IMDS_ADDRESS = "169.254.169.254";
 const MEMORY_RESERVE_MIB = 256; // left to the host when counting what guests may take
+// The agent gives a metadata service 1 s to answer at all; here qemu starts the service for each connection,
+// which on a host busy with TCG guests can take longer (initrd format only: the others bake their command line).
+const METADATA_TIMEOUT_S = 10;
 
 export interface LocalLaunch {
   image: string; count: number; instanceType?: string; key?: string; tags: [string, string][];
@@ -96,7 +99,7 @@ function startGuest(region: Region, image: ReturnType<typeof findImage>, r: Inst
     const manifest = JSON.parse(readFileSync(join(image.dir, "appliance.json"), "utf8")) as { cmdline?: string };
     const argv = guestArgv({
       image: image.file, format: image.format, memoryMiB: r.memoryMiB, cpus: r.cpus, snapshot: image.format === "raw",
-      append: `${(manifest.cmdline ?? "quiet").replace(/\bconsole=\S+/g, "").trim()} panic=-1`, disks, restrict: true,
+      append: `${(manifest.cmdline ?? "quiet").replace(/\bconsole=\S+/g, "").trim()} panic=-1${o.context === "imds" ? ` cvm.metadata-timeout=${METADATA_TIMEOUT_S}` : ""}`, disks, restrict: true,
       network: { net: GUEST_NET, dhcpStart: r.address },
       forwards: [
         ...(o.context === "imds" ? [{ guest: IMDS_ADDRESS, port: 80, command: [cvm, "appliance", "imds", dir] }] : []),
