@@ -136,8 +136,17 @@ export async function launchLocal(region: Region, o: LocalLaunch): Promise<Insta
   return rows;
 }
 
+/** A terminated guest is listed for an hour, as EC2 lists them, then its directory goes. */
+const TERMINATED_SHOWN_MS = 3600_000;
+
 export async function listLocalInstances(f: ListFilters): Promise<InstanceRow[]> {
-  return listInstanceRecords().map(row)
+  const now = Date.now();
+  const records = listInstanceRecords().filter((r) => {
+    if (!r.terminated || now - Date.parse(r.terminated) < TERMINATED_SHOWN_MS) return true;
+    rmSync(instanceDir(r.id), { recursive: true, force: true });
+    return false;
+  });
+  return records.map(row)
     .filter((i) => (!f.state || i.state === f.state) && (!f.name || i.tags.Name === f.name) && (f.tags ?? []).every(([k, v]) => i.tags[k] === v))
     .sort((a, b) => a.launched.localeCompare(b.launched) || a.index - b.index);
 }
