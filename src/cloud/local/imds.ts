@@ -108,7 +108,8 @@ export async function serveConnection(dir: string): Promise<void> {
     const body = typeof a.body === "string" ? Buffer.from(a.body) : Buffer.from(a.body);
     const close = m[3] === "0" || /close/i.test(headers.connection ?? "");
     const head = `HTTP/1.1 ${a.status} ${REASONS[a.status]}\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nServer: cvm\r\n${close ? "Connection: close\r\n" : ""}\r\n`;
-    writeSync(1, Buffer.concat([Buffer.from(head), body]));
+    const out = Buffer.concat([Buffer.from(head), body]);
+    for (let sent = 0; sent < out.length; ) sent += writeSync(1, out, sent);
     if (close) return;
   }
 }
