@@ -64,7 +64,7 @@ try {
   for (let i = 0; i < RUNS; i++) for (const f of ["raw", "initrd"] as const) samples[f].push(await boot(f));
   await served.stop();
   for (const [f, s] of Object.entries(samples)) {
-    console.log(`${f} (${s[0].total} MiB guest, TCG), median of ${RUNS}: qemu start -> cvm running ${median(s.map((x) => x.cvmAt)).toFixed(1)} s (guest uptime), -> agent done ${median(s.map((x) => x.agent)).toFixed(1)} s, -> pilot done ${median(s.map((x) => x.pilot)).toFixed(1)} s wall [${s.map((x) => x.pilot.toFixed(1)).join(", ")}]; guest RAM in use ${median(s.map((x) => x.ram))} MiB`);
+    console.log(`${f} (qemu -m ${f === "raw" ? 256 : 512}: ${s[0].total} MiB usable, TCG), median of ${RUNS}: qemu start -> cvm running ${median(s.map((x) => x.cvmAt)).toFixed(1)} s (guest uptime), -> agent done ${median(s.map((x) => x.agent)).toFixed(1)} s, -> pilot done ${median(s.map((x) => x.pilot)).toFixed(1)} s wall [${s.map((x) => x.pilot.toFixed(1)).join(", ")}]; guest RAM in use ${median(s.map((x) => x.ram))} MiB`);
   }
 } finally {
   await killAll();

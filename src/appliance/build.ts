@@ -101,8 +101,7 @@ function rootRepositoryFiles(r: RootRepository): GeneratedFile[] {
 
 /** The tree as a newc cpio, compressed by zstd (multi-threaded) or gzip, into `out` through a temporary file. */
 async function writeInitrd(tree: ImageTree, out: string, compression: "zstd" | "gzip"): Promise<void> {
-  const tmp = `${out}.tmp-${process.pid}`;
-  try {
+  await intoPlace(out, async (tmp) => {
     const fd = openSync(tmp, "w", 0o644);
     try {
       if (compression === "zstd") {
@@ -121,25 +120,28 @@ async function writeInitrd(tree: ImageTree, out: string, compression: "zstd" | "
     } finally {
       closeSync(fd);
     }
-    renameSync(tmp, out);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
+  });
 }
 
-function writeTree(dir: string, tree: ImageTree): void {
-  const tmp = `${dir}.tmp-${process.pid}`;
+/**
+ * What `write` makes at a temporary name beside `out` is renamed to `out`
+ * once whole (an old `out` replaced); on failure it is removed, and `out`
+ * is as it was.
+ */
+async function intoPlace(out: string, write: (tmp: string) => Promise<void> | void): Promise<void> {
+  const tmp = `${out}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   try {
-    tree.stage(tmp);
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
+    await write(tmp);
+    if (statSync(tmp).isDirectory()) rmSync(out, { recursive: true, force: true });
+    renameSync(tmp, out);
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
 }
+
+const writeTree = (dir: string, tree: ImageTree) => intoPlace(dir, (tmp) => tree.stage(tmp));
 
 const SYSLINUX_MBR = ["/usr/lib/syslinux/mbr/mbr.bin", "/usr/lib/SYSLINUX/mbr.bin"];
 const ISOLINUX = ["/usr/lib/ISOLINUX/isolinux.bin", "/usr/lib/syslinux/isolinux.bin"];
@@ -179,16 +181,11 @@ async function writeRaw(out: string, parts: TreeParts, vmlinuz: string, cmdline:
     tool(["mke2fs", "-q", "-F", "-t", "ext4", "-L", ROOT_LABEL, "-d", stage, "-E", "root_owner=0:0", root, `${rootBytes / 1024}k`], "the root file system");
     if (process.getuid?.() !== 0) ownByRoot(root, tree);
 
-    const tmp = `${out}.tmp-${process.pid}`;
-    try {
+    await intoPlace(out, (tmp) => {
       writeDisk(tmp, readFileSync(firstOf(SYSLINUX_MBR, "syslinux")), [{ file: fat, type: 0x0e, bootable: true }, { file: root, type: 0x83 }]);
       const fd = openSync(tmp, "r+");
       try { fsyncSync(fd); } finally { closeSync(fd); }
-      renameSync(tmp, out);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw err;
-    }
+    });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -203,7 +200,7 @@ function ownByRoot(image: string, tree: ImageTree): void {
 }
 
 /** An El Torito CD (isolinux) holding the initrd format: boots anywhere a CD does, everything in RAM. */
-function writeIso(out: string, vmlinuz: string, initrd: string, cmdline: string): void {
+async function writeIso(out: string, vmlinuz: string, initrd: string, cmdline: string): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), "cvm-iso-"));
   try {
     mkdirSync(join(work, "isolinux"));
@@ -211,16 +208,11 @@ function writeIso(out: string, vmlinuz: string, initrd: string, cmdline: string)
       writeFileAtomic(join(work, to), readFileSync(from), 0o644);
     }
     writeFileAtomic(join(work, "isolinux/isolinux.cfg"), bootConfig(cmdline), 0o644);
-    const tmp = `${out}.tmp-${process.pid}`;
-    try {
+    await intoPlace(out, (tmp) => {
       tool(["xorriso", "-as", "mkisofs", "-quiet", "-o", tmp, "-V", "CVM-APPLIANCE", "-J", "-R", "-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat",
         "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table", work], "the ISO image");
       chmodSync(tmp, 0o644);
-      renameSync(tmp, out);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw err;
-    }
+    });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
