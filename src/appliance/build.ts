@@ -34,7 +34,7 @@ export interface BuildOptions {
 export interface RootRepository { fqrn: string; server: string; key: string; proxy: string; }
 
 export interface Output { format: Format; path: string; bytes: number; ms: number; }
-export interface BuildResult { kernel: Kernel; modules: number; outputs: Output[]; ms: number; manifest: string; }
+export interface BuildResult { kernel: Kernel; modules: number; builtin: string[]; outputs: Output[]; ms: number; manifest: string; }
 
 export const ROOT_LABEL = "cvm-root";
 export const CONSOLE_ARGS = "console=tty0 console=ttyS0,115200n8";
@@ -47,7 +47,7 @@ export const CONSOLE_ARGS = "console=tty0 console=ttyS0,115200n8";
 export async function buildAppliance(o: BuildOptions): Promise<BuildResult> {
   const t0 = performance.now();
   const kernel = findKernel(o.kernel, o.modulesDir);
-  const { modules } = resolveModules(kernel.modulesDir, [...DEFAULT_MODULES, ...o.modules]);
+  const { modules, builtin } = resolveModules(kernel.modulesDir, [...DEFAULT_MODULES, ...o.modules]);
   const busybox = findBusybox(o.busybox);
   if (!existsSync(o.cvm)) throw new CvmError(`${o.cvm}: the cvm binary to include is not there`);
   mkdirSync(o.out, { recursive: true });
@@ -85,7 +85,7 @@ export async function buildAppliance(o: BuildOptions): Promise<BuildResult> {
     kernel: kernel.version, cmdline, formats: outputs.map((x) => ({ format: x.format, file: x.path.slice(o.out.length + 1), bytes: x.bytes })),
     cpu: "x86-64 with SSE4.2 and POPCNT (qemu: -cpu max)", root_repository: o.rootRepository?.fqrn ?? null, built: new Date().toISOString(),
   }, null, 2) + "\n", 0o644);
-  return { kernel, modules: modules.length, outputs, ms: Math.round(performance.now() - t0), manifest };
+  return { kernel, modules: modules.length, builtin, outputs, ms: Math.round(performance.now() - t0), manifest };
 }
 
 /** The client configuration of the root repository, as the stock client reads it (config.d, keys). */
