@@ -14,6 +14,7 @@ const RUNS = Number(process.env.RUNS ?? 3);
 const { work } = benchDir("cvm-bench-appliance-", false);
 const FQRN = "pilot.cvm.test";
 const mb = (n: number) => `${(n / 1e6).toFixed(1)} MB`;
+let served: Awaited<ReturnType<typeof serveStorage>> | undefined;
 
 try {
   // build: all formats at once, then each alone (what a user who wants one waits for)
@@ -34,7 +35,7 @@ try {
   chmodSync(join(src, "pilot.sh"), 0o755);
   writeFileSync(join(src, "payload.txt"), "payload\n");
   const repo = await publishRepository(work, FQRN, src);
-  const served = await serveStorage(repo.storage);
+  served = await serveStorage(repo.storage);
   const key = Buffer.from(readFileSync(join(repo.keys, `${FQRN}.pub`))).toString("base64");
   const seed = join(work, "seed.img");
   mkdirSync(join(work, "seed"));
@@ -45,7 +46,7 @@ try {
   const boot = async (format: "raw" | "initrd") => {
     const image = join(work, "app", format === "raw" ? "disk.raw" : "initrd.img");
     const t0 = performance.now();
-    const g = Guest.start({ image, format, memoryMiB: format === "raw" ? 256 : 512, snapshot: true, append: "quiet cvm.once panic=-1", disks: [{ file: seed, readonly: true }], restrict: true, forwards: [{ guest: "10.0.2.100", port: 80, hostPort: served.port }] });
+    const g = Guest.start({ image, format, memoryMiB: format === "raw" ? 256 : 512, snapshot: true, append: "quiet cvm.once panic=-1", disks: [{ file: seed, readonly: true }], restrict: true, forwards: [{ guest: "10.0.2.100", port: 80, hostPort: served!.port }] });
     try {
       await g.waitFor(/^instance i-bench: done/m, 300_000);
       const agent = (performance.now() - t0) / 1000;
@@ -62,11 +63,11 @@ try {
   };
   const samples: Record<string, Awaited<ReturnType<typeof boot>>[]> = { raw: [], initrd: [] };
   for (let i = 0; i < RUNS; i++) for (const f of ["raw", "initrd"] as const) samples[f].push(await boot(f));
-  await served.stop();
   for (const [f, s] of Object.entries(samples)) {
-    console.log(`${f} (${s[0].total} MiB guest, TCG), median of ${RUNS}: qemu start -> cvm running ${median(s.map((x) => x.cvmAt)).toFixed(1)} s (guest uptime), -> agent done ${median(s.map((x) => x.agent)).toFixed(1)} s, -> pilot done ${median(s.map((x) => x.pilot)).toFixed(1)} s wall [${s.map((x) => x.pilot.toFixed(1)).join(", ")}]; guest RAM in use ${median(s.map((x) => x.ram))} MiB`);
+    console.log(`${f} (qemu -m ${f === "raw" ? 256 : 512}: ${s[0].total} MiB usable, TCG), median of ${RUNS}: qemu start -> cvm running ${median(s.map((x) => x.cvmAt)).toFixed(1)} s (guest uptime), -> agent done ${median(s.map((x) => x.agent)).toFixed(1)} s, -> pilot done ${median(s.map((x) => x.pilot)).toFixed(1)} s wall [${s.map((x) => x.pilot.toFixed(1)).join(", ")}]; guest RAM in use ${median(s.map((x) => x.ram))} MiB`);
   }
 } finally {
   await killAll();
+  await served?.stop();
   rmSync(work, { recursive: true, force: true });
 }

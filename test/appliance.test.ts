@@ -130,6 +130,11 @@ describe.skipIf(!CAN_BUILD)("cvm appliance build", () => {
     }
     expect(existsSync(dir) ? readdirSync(dir).filter((f) => f !== "vmlinuz") : []).toEqual([]);
   });
+
+  test("`cvm appliance boot` on a machine that is not an appliance refuses in one line and touches nothing", async () => {
+    const r = await cvm(["appliance", "boot"]);
+    expect([r.code, r.stderr]).toEqual([1, "cvm: appliance boot: this is not an appliance (no /etc/cvm-appliance.conf); it is run by an appliance's init, and would reconfigure this machine's network\n"]);
+  });
 });
 
 describe.skipIf(!CAN_BOOT)("a guest booted from the appliance (qemu, TCG)", () => {

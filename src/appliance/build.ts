@@ -34,7 +34,7 @@ export interface BuildOptions {
 export interface RootRepository { fqrn: string; server: string; key: string; proxy: string; }
 
 export interface Output { format: Format; path: string; bytes: number; ms: number; }
-export interface BuildResult { kernel: Kernel; modules: number; outputs: Output[]; ms: number; manifest: string; }
+export interface BuildResult { kernel: Kernel; modules: number; builtin: string[]; outputs: Output[]; ms: number; manifest: string; }
 
 export const ROOT_LABEL = "cvm-root";
 export const CONSOLE_ARGS = "console=tty0 console=ttyS0,115200n8";
@@ -47,7 +47,7 @@ export const CONSOLE_ARGS = "console=tty0 console=ttyS0,115200n8";
 export async function buildAppliance(o: BuildOptions): Promise<BuildResult> {
   const t0 = performance.now();
   const kernel = findKernel(o.kernel, o.modulesDir);
-  const { modules } = resolveModules(kernel.modulesDir, [...DEFAULT_MODULES, ...o.modules]);
+  const { modules, builtin } = resolveModules(kernel.modulesDir, [...DEFAULT_MODULES, ...o.modules]);
   const busybox = findBusybox(o.busybox);
   if (!existsSync(o.cvm)) throw new CvmError(`${o.cvm}: the cvm binary to include is not there`);
   mkdirSync(o.out, { recursive: true });
@@ -85,7 +85,7 @@ export async function buildAppliance(o: BuildOptions): Promise<BuildResult> {
     kernel: kernel.version, cmdline, formats: outputs.map((x) => ({ format: x.format, file: x.path.slice(o.out.length + 1), bytes: x.bytes })),
     cpu: "x86-64 with SSE4.2 and POPCNT (qemu: -cpu max)", root_repository: o.rootRepository?.fqrn ?? null, built: new Date().toISOString(),
   }, null, 2) + "\n", 0o644);
-  return { kernel, modules: modules.length, outputs, ms: Math.round(performance.now() - t0), manifest };
+  return { kernel, modules: modules.length, builtin, outputs, ms: Math.round(performance.now() - t0), manifest };
 }
 
 /** The client configuration of the root repository, as the stock client reads it (config.d, keys). */
@@ -101,8 +101,7 @@ function rootRepositoryFiles(r: RootRepository): GeneratedFile[] {
 
 /** The tree as a newc cpio, compressed by zstd (multi-threaded) or gzip, into `out` through a temporary file. */
 async function writeInitrd(tree: ImageTree, out: string, compression: "zstd" | "gzip"): Promise<void> {
-  const tmp = `${out}.tmp-${process.pid}`;
-  try {
+  await intoPlace(out, async (tmp) => {
     const fd = openSync(tmp, "w", 0o644);
     try {
       if (compression === "zstd") {
@@ -121,25 +120,28 @@ async function writeInitrd(tree: ImageTree, out: string, compression: "zstd" | "
     } finally {
       closeSync(fd);
     }
-    renameSync(tmp, out);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
-  }
+  });
 }
 
-function writeTree(dir: string, tree: ImageTree): void {
-  const tmp = `${dir}.tmp-${process.pid}`;
+/**
+ * What `write` makes at a temporary name beside `out` is renamed to `out`
+ * once whole (an old `out` replaced); on failure it is removed, and `out`
+ * is as it was.
+ */
+async function intoPlace(out: string, write: (tmp: string) => Promise<void> | void): Promise<void> {
+  const tmp = `${out}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   try {
-    tree.stage(tmp);
-    rmSync(dir, { recursive: true, force: true });
-    renameSync(tmp, dir);
+    await write(tmp);
+    if (statSync(tmp).isDirectory()) rmSync(out, { recursive: true, force: true });
+    renameSync(tmp, out);
   } catch (err) {
     rmSync(tmp, { recursive: true, force: true });
     throw err;
   }
 }
+
+const writeTree = (dir: string, tree: ImageTree) => intoPlace(dir, (tmp) => tree.stage(tmp));
 
 const SYSLINUX_MBR = ["/usr/lib/syslinux/mbr/mbr.bin", "/usr/lib/SYSLINUX/mbr.bin"];
 const ISOLINUX = ["/usr/lib/ISOLINUX/isolinux.bin", "/usr/lib/syslinux/isolinux.bin"];
@@ -179,16 +181,11 @@ async function writeRaw(out: string, parts: TreeParts, vmlinuz: string, cmdline:
     tool(["mke2fs", "-q", "-F", "-t", "ext4", "-L", ROOT_LABEL, "-d", stage, "-E", "root_owner=0:0", root, `${rootBytes / 1024}k`], "the root file system");
     if (process.getuid?.() !== 0) ownByRoot(root, tree);
 
-    const tmp = `${out}.tmp-${process.pid}`;
-    try {
+    await intoPlace(out, (tmp) => {
       writeDisk(tmp, readFileSync(firstOf(SYSLINUX_MBR, "syslinux")), [{ file: fat, type: 0x0e, bootable: true }, { file: root, type: 0x83 }]);
       const fd = openSync(tmp, "r+");
       try { fsyncSync(fd); } finally { closeSync(fd); }
-      renameSync(tmp, out);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw err;
-    }
+    });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -203,7 +200,7 @@ function ownByRoot(image: string, tree: ImageTree): void {
 }
 
 /** An El Torito CD (isolinux) holding the initrd format: boots anywhere a CD does, everything in RAM. */
-function writeIso(out: string, vmlinuz: string, initrd: string, cmdline: string): void {
+async function writeIso(out: string, vmlinuz: string, initrd: string, cmdline: string): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), "cvm-iso-"));
   try {
     mkdirSync(join(work, "isolinux"));
@@ -211,16 +208,11 @@ function writeIso(out: string, vmlinuz: string, initrd: string, cmdline: string)
       writeFileAtomic(join(work, to), readFileSync(from), 0o644);
     }
     writeFileAtomic(join(work, "isolinux/isolinux.cfg"), bootConfig(cmdline), 0o644);
-    const tmp = `${out}.tmp-${process.pid}`;
-    try {
+    await intoPlace(out, (tmp) => {
       tool(["xorriso", "-as", "mkisofs", "-quiet", "-o", tmp, "-V", "CVM-APPLIANCE", "-J", "-R", "-b", "isolinux/isolinux.bin", "-c", "isolinux/boot.cat",
         "-no-emul-boot", "-boot-load-size", "4", "-boot-info-table", work], "the ISO image");
       chmodSync(tmp, 0o644);
-      renameSync(tmp, out);
-    } catch (err) {
-      rmSync(tmp, { force: true });
-      throw err;
-    }
+    });
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

@@ -2,8 +2,8 @@
 // (or the local region) mounts. Stopped by the test that started it.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
-import { CVM, cvm } from "./run";
+import { startCvmServe } from "./cvm-serve";
+import { cvm } from "./run";
 
 export interface Published { fqrn: string; storage: string; keys: string; env: Record<string, string>; }
 
@@ -24,17 +24,8 @@ export async function sync(p: Published, src: string): Promise<void> {
 
 export interface Served { port: number; stop(): Promise<void>; }
 
-/** `cvm serve` on 127.0.0.1 and a port the kernel picks; resolves once it prints its URL. */
+/** `cvm serve` on 127.0.0.1 and a port the kernel picks (test/helpers/cvm-serve.ts). */
 export async function serveStorage(storage: string): Promise<Served> {
-  const proc: Subprocess<"ignore", "pipe", "pipe"> = Bun.spawn([CVM, "serve", "--listen", "127.0.0.1:0", storage], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const reader = proc.stdout.getReader();
-  let out = "";
-  while (!out.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) throw new Error(`cvm serve exited: ${out}${await new Response(proc.stderr).text()}`);
-    out += new TextDecoder().decode(value);
-  }
-  reader.releaseLock();
-  const port = Number(/127\.0\.0\.1:(\d+)/.exec(out)![1]);
-  return { port, stop: async () => { proc.kill(); await proc.exited; } };
+  const s = await startCvmServe([storage]);
+  return { port: Number(new URL(s.base).port), stop: s.stop };
 }

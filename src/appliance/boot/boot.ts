@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { version } from "../../../package.json";
+import { CvmError } from "../../cli/errors";
 import { readFlags, type BootFlags } from "./cmdline";
 import { say, seconds } from "./console";
 import { configureNetwork } from "./network";
@@ -39,6 +40,10 @@ async function step(name: string, work: () => Promise<void> | void): Promise<boo
  * when all that is over.
  */
 export async function bootAppliance(o: BootOptions): Promise<number> {
+  // it reconfigures the network and runs the agent on /: never on a machine that is not an appliance
+  if (!existsSync("/etc/cvm-appliance.conf")) {
+    throw new CvmError("appliance boot: this is not an appliance (no /etc/cvm-appliance.conf); it is run by an appliance's init, and would reconfigure this machine's network");
+  }
   const flags = readFlags();
   if (o.stage === "root") {
     const { mountRootRepository } = await import("./root-repository");
