@@ -92,6 +92,7 @@ describe.skipIf(!CAN_MOUNT)("the mount action, for real (cvm serve, a repository
   beforeAll(async () => {
     process.env.CVM_BINARY = CVM; // the mount runs `cvm mount`: the built binary, as at boot
     process.env.CVM_RUNTIME_DIR = join(work, "run");
+    process.env.CVM_STATE_DIR = join(work, "trust"); // the rollback breadcrumbs of this run alone: another run (under faketime) may have seen a later publish
     const pubEnv = { CVM_CONFIG_DIR: join(work, "publisher"), CVM_STATE_DIR: join(work, "state") };
     const src = join(work, "src"), storage = join(work, "srv", FQRN), keys = join(work, "keys");
     mkdirSync(src);

@@ -1,11 +1,13 @@
 // `cvm mount` honours the kernel's FORGET: a repository published by cvm,
 // served by `cvm serve`, mounted with FUSE. The daemon holds the inodes the
-// kernel holds; an older revision stays open (its catalogs pinned) only while
-// the kernel or an open file still uses it. `echo 2 > drop_caches` makes the
+// kernel holds; an older revision stays open only while the kernel or an open
+// file still uses it, and keeps its catalogs open (pinned) only while a file
+// or request reads in it, not for inodes alone. `echo 2 > drop_caches` makes the
 // kernel forget what it does not use. Every access to the mount runs as a
 // subprocess with a deadline; afterAll leaves nothing mounted or running.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CVM, cvm } from "./helpers/run";
@@ -75,12 +77,30 @@ async function revisions(): Promise<Map<number, OpenRevision>> {
 }
 
 /** A process holding `path` open; each line on its stdin makes it print the file again, read from offset 0. */
-function holdOpen(path: string) {
-  const p = Bun.spawn(["python3", "-c", [
-    "import os, sys",
-    "fd = os.open(sys.argv[1], os.O_RDONLY)",
-    "for _ in sys.stdin: print(os.pread(fd, 4096, 0).decode().strip(), flush=True)",
-  ].join("\n"), path], { stdin: "pipe", stdout: "pipe" });
+const holdOpen = (path: string) => pythonHolder([
+  "import os, sys",
+  "fd = os.open(sys.argv[1], os.O_RDONLY)",
+  "for _ in sys.stdin: print(os.pread(fd, 4096, 0).decode().strip(), flush=True)",
+], path);
+
+/**
+ * A process holding `path` by an O_PATH descriptor: the kernel keeps its inode
+ * (no file is open). Each line on its stdin makes it open that very inode again
+ * through /proc/self/fd (no lookup: no newer revision involved) and print its
+ * inode number, the SHA-256 of its content and its user.chunks.
+ */
+const holdInode = (path: string) => pythonHolder([
+  "import hashlib, os, sys",
+  "fd = os.open(sys.argv[1], os.O_PATH)",
+  "inode = f'/proc/self/fd/{fd}'",
+  "for _ in sys.stdin:",
+  "    with open(inode, 'rb') as f: digest = hashlib.sha256(f.read()).hexdigest()",
+  "    print(os.stat(inode).st_ino, digest, os.getxattr(inode, 'user.chunks').decode(), flush=True)",
+], path);
+
+/** A python3 script given `arg`, answering one line per line on its stdin. */
+function pythonHolder(script: string[], arg: string) {
+  const p = Bun.spawn(["python3", "-c", script.join("\n"), arg], { stdin: "pipe", stdout: "pipe" });
   const reader = p.stdout.getReader();
   let buf = "";
   return {
@@ -150,4 +170,34 @@ describe.skipIf(!ready)("cvm mount: FORGET", () => {
       holder.kill();
     }
   }, 90_000);
+
+  test("an older revision only the kernel's inodes refer to has no catalog open; opening one of them reopens it and reads that revision's content", async () => {
+    const sha256 = (b: Uint8Array) => new Bun.CryptoHasher("sha256").update(b).digest("hex");
+    // 20 MiB: more than the largest chunk (16 MiB), so chunked, and its chunk list is in the catalog only.
+    const old = randomBytes(20 << 20);
+    writeFileSync(join(src, "big.bin"), old);
+    expect((await cvm(["publish", "sync", FQRN, src], { env })).code).toBe(0);
+    expect(await talk("remount")).toStartWith("new revision 4 ");
+    const holder = holdInode(join(m, "big.bin"));
+    try {
+      const [ino, digest, chunks] = (await holder.read()).split(" ");
+      expect(digest).toBe(sha256(old));
+      expect(Number(chunks)).toBeGreaterThanOrEqual(2);
+      writeFileSync(join(src, "big.bin"), randomBytes(20 << 20));
+      expect((await cvm(["publish", "sync", FQRN, src], { env })).code).toBe(0);
+      expect(await talk("remount")).toStartWith("new revision 5 ");
+      // Held by the kernel only: listed, with no catalog open or pinned.
+      await waitFor(async () => { await dropCaches(); return (await revisions()).get(4)!.inodes === 1; }, 20_000, "the kernel to forget revision 4's unused inodes");
+      expect((await revisions()).get(4)).toEqual({ current: false, inodes: 1, files: 0, catalogs: [] });
+      // The same inode opened again: revision 4's content and chunk list, its catalog opened for that and closed after.
+      expect(await holder.read()).toBe(`${ino} ${sha256(old)} ${chunks}`);
+      // (The kernel sends RELEASE after close(2) has returned.)
+      await waitFor(async () => (await revisions()).get(4)!.files === 0, 20_000, "the file to be released");
+      expect((await revisions()).get(4)).toEqual({ current: false, inodes: 1, files: 0, catalogs: [] });
+      expect((await sh(`cmp -s '${m}/big.bin' '${join(src, "big.bin")}' && echo same`)).stdout).toBe("same\n");
+    } finally {
+      holder.kill();
+    }
+    await waitFor(async () => { await dropCaches(); return !(await revisions()).has(4); }, 20_000, "revision 4 to be closed");
+  }, 120_000);
 });

@@ -2,31 +2,52 @@ import type { Dirent } from "../format/dirent";
 import type { Repository } from "./repository";
 
 /**
- * One mounted revision and what still refers to it: being the current one,
- * inodes of it the kernel still holds, files and directory listings open in
- * it, requests running in it. When nothing does any more, its catalogs are
- * closed and their cache pins released (the cache itself is the mount's).
+ * One mounted revision and what still refers to it. Users read its catalogs:
+ * being the current one, files and directory listings open in it, requests
+ * running in it. Inodes of it the kernel still holds need only the entries
+ * they were given, so a revision left with inodes alone has its catalogs
+ * closed and their cache pins released (a kernel that never forgets keeps
+ * one SQLite connection per revision otherwise); a later user (opening such
+ * an inode, its user.chunks) opens them again, verified as the first time.
+ * With neither left, the revision is closed. The cache itself is the mount's.
  */
 export class Revision {
-  private refs = 1;   // the mount's own while it is the current revision
+  private users = 1;   // the mount's own while it is the current revision
+  private inodes = 0;
   constructor(readonly repo: Repository, private readonly closed?: (r: Revision) => void) {}
 
   get number(): number { return this.repo.manifest.revision; }
-  get open(): boolean { return this.refs > 0; }
+  get open(): boolean { return this.users + this.inodes > 0; }
 
+  /** One user more: its catalogs are (re)opened as it reads them. */
   hold(): void {
-    if (this.refs === 0) throw new Error(`revision ${this.number} is closed`);
-    this.refs++;
+    if (!this.open) throw new Error(`revision ${this.number} is closed`);
+    this.users++;
   }
 
   release(): void {
-    if (this.refs === 0) return;
-    if (--this.refs > 0) return;
-    this.repo.release();
-    this.closed?.(this);
+    if (this.users === 0) return;
+    if (--this.users === 0) this.settle();
   }
 
-  /** Runs `f` with this revision held, so it cannot close under a request still reading its catalogs. */
+  /** An inode of this revision the kernel now holds. */
+  holdInode(): void {
+    if (!this.open) throw new Error(`revision ${this.number} is closed`);
+    this.inodes++;
+  }
+
+  releaseInode(): void {
+    if (this.inodes === 0) return;
+    if (--this.inodes === 0 && this.users === 0) this.closed?.(this);
+  }
+
+  /** No user left: the catalogs go (inodes keep their entries); with no inode either, the revision is closed. */
+  private settle(): void {
+    this.repo.release();
+    if (this.inodes === 0) this.closed?.(this);
+  }
+
+  /** Runs `f` with this revision held, so its catalogs cannot close under a request still reading them. */
   async within<T>(f: () => Promise<T>): Promise<T> {
     this.hold();
     try {
@@ -90,7 +111,7 @@ export class InodeTable {
     if (ino === 1) return this.root;
     let n = this.nodes.get(ino);
     if (!n) {
-      revision.hold();
+      revision.holdInode();
       n = { ino, path: d.path, dirent: d, revision, lookups: 0 };
       this.nodes.set(ino, n);
     }
@@ -105,7 +126,7 @@ export class InodeTable {
     n.lookups -= nlookup;
     if (n.lookups > 0) return;
     this.nodes.delete(ino);
-    n.revision.release();
+    n.revision.releaseInode();
   }
 
   /** `revision` becomes the current one: the root shows its tree, its paths get numbers of their own. */
