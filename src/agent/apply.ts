@@ -170,7 +170,8 @@ function makeHome(root: RootFs, guest: string, uid: number, gid: number): void {
 function mountRepository(root: RootFs, fqrn: string, path: string): void {
   root.mkdirs(path, 0o755);
   const argv = [...cvmSelf(), "mount", fqrn, root.resolve(path, "follow"), "--config-root", root.resolve("/etc/cvmfs", "follow")];
-  const p = Bun.spawnSync({ cmd: argv, stdin: "ignore", stdout: "ignore", stderr: "pipe", timeout: MOUNT_TIMEOUT_MS });
+  // env given as it is now: Bun's spawn otherwise passes the environment the process started with
+  const p = Bun.spawnSync({ cmd: argv, env: { ...process.env }, stdin: "ignore", stdout: "ignore", stderr: "pipe", timeout: MOUNT_TIMEOUT_MS });
   if (p.exitCode === 0) return;
   const line = p.stderr.toString().trim().split("\n").pop()?.replace(/^cvm: /, "");
   throw new CvmError(line || (p.signalCode ? `cvm mount: no answer within ${MOUNT_TIMEOUT_MS / 1000} s` : `cvm mount: exit ${p.exitCode}`));
