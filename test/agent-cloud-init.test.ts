@@ -5,12 +5,13 @@
 // parts cloud-init reads, YAML flow style, a broken context.sh, and the
 // choices cloud-init makes between variables.
 import { afterAll, describe, expect, test } from "bun:test";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { cvm } from "./helpers/run";
 import { AGENT_OWN, Guests, fingerprint } from "./fixtures/agent/guest";
+import { contextDirs } from "./helpers/context-dir";
 
 const isRoot = process.getuid?.() === 0;
 const KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBm2K9u8R0wQf2qU8m1mVb2mQ0pJqVv5N2eX2Jv8yQ2k operator@example.org";
@@ -20,16 +21,8 @@ const guests = new Guests();
 const work = mkdtempSync(join(tmpdir(), "cvm-agent-cloud-init-"));
 afterAll(() => { guests.cleanup(); rmSync(work, { recursive: true, force: true }); });
 
-let n = 0;
 /** A context directory with these files (bytes or text). */
-function dir(files: Record<string, string | Uint8Array>): string {
-  const d = join(work, `ctx-${++n}`);
-  for (const [f, data] of Object.entries(files)) {
-    mkdirSync(join(d, f, ".."), { recursive: true });
-    writeFileSync(join(d, f), data);
-  }
-  return d;
-}
+const dir = contextDirs(work);
 const agent = (root: string, ...args: string[]) => cvm(["agent", "--root", root, ...args]);
 const read = (root: string, p: string) => readFileSync(join(root, p), "utf8");
 

@@ -13,21 +13,15 @@ import { liveSteps, networkFromContextDir } from "../src/agent/network/index";
 import { cvm, run } from "./helpers/run";
 import { hasTools } from "./helpers/tools";
 import { AGENT_OWN, Guests, fingerprint } from "./fixtures/agent/guest";
+import { contextDirs } from "./helpers/context-dir";
 
 const isRoot = process.getuid?.() === 0;
 const guests = new Guests();
 const work = mkdtempSync(join(tmpdir(), "cvm-agent-network-"));
 afterAll(() => { guests.cleanup(); rmSync(work, { recursive: true, force: true }); });
 
-let n = 0;
-function dir(files: Record<string, string>): string {
-  const d = join(work, `ctx-${++n}`);
-  for (const [f, data] of Object.entries(files)) {
-    mkdirSync(join(d, f, ".."), { recursive: true });
-    writeFileSync(join(d, f), data);
-  }
-  return d;
-}
+/** A context directory with these files (bytes or text). */
+const dir = contextDirs(work);
 const agent = (root: string, ...args: string[]) => cvm(["agent", "--root", root, ...args]);
 const read = (root: string, p: string) => readFileSync(join(root, p), "utf8");
 
